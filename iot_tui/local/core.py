@@ -1,0 +1,47 @@
+"""What every part of the local core shares: its settings, its store, its CA, and the message path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from iot_tui.local.ca import LocalCA
+from iot_tui.local.config import CoreConfig
+from iot_tui.local.store import Store
+from iot_tui.local.store.shadows import RetainedMessage
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message entering the broker, from MQTT, the iot-data Publish API or the shadow service."""
+
+    region: str
+    topic: str
+    payload: bytes
+    qos: int = 0
+    retain: bool = False
+    client_id: str | None = None
+    user_properties: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class CoreState:
+    config: CoreConfig
+    store: Store
+    ca: LocalCA
+    # The broker subscribes here when it runs; until then messages only reach the store (retained).
+    listeners: list[Callable[[Message], None]] = field(default_factory=list)
+
+    def publish(self, message: Message) -> None:
+        """Keep a retained message first, so a subscriber woken by a listener already finds it."""
+        if message.retain:
+            with self.store.transaction():
+                if message.payload:
+                    self.store.put_retained(message.region, RetainedMessage(
+                        message.topic, message.payload, message.qos, self.config.clock(),
+                        message.user_properties,
+                    ))
+                else:  # AWS: an empty retained payload deletes the topic's retained message
+                    self.store.delete_retained(message.region, message.topic)
+        for listener in self.listeners:
+            listener(message)

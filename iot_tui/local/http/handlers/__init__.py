@@ -1,0 +1,6 @@
+"""Every operation the local core implements, one module per resource family.
+
+Importing this package registers all handlers in `iot_tui.local.http.ops.HANDLERS`.
+"""
+
+from iot_tui.local.http.handlers import certificates, data, policies, registry, resources  # noqa: F401
