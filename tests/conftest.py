@@ -7,10 +7,9 @@ gets a region of its own and sees none of the other tests' resources.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
-
-import os
 
 import boto3
 import pytest

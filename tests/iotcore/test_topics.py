@@ -171,7 +171,10 @@ def test_split_shared(topic_filter: str, expected: tuple[str | None, str]) -> No
 @pytest.mark.parametrize(
     ("topic", "expected"),
     [
-        ("$aws/rules/BuildingManager/Buildings/B5/Floor2", ("BuildingManager", "Buildings/B5/Floor2")),
+        (
+            "$aws/rules/BuildingManager/Buildings/B5/Floor2",
+            ("BuildingManager", "Buildings/B5/Floor2"),
+        ),
         ("$aws/rules/r/t", ("r", "t")),
         ("$aws/rules/r", ("r", "")),
         ("$aws/rules/r/", ("r", "")),

@@ -295,3 +295,17 @@ def test_thing_principals(iot, region):
     iot.detach_thing_principal(thingName="device", principal=arn)
     assert iot.list_thing_principals(thingName="device")["principals"] == []
     iot.delete_thing(thingName="device")
+
+
+def test_deleting_a_group_detaches_its_policies(iot):
+    iot.create_thing_group(thingGroupName="Policed")
+    arn = iot.describe_thing_group(thingGroupName="Policed")["thingGroupArn"]
+    document = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]}'
+    iot.create_policy(policyName="GroupPolicy", policyDocument=document)
+    iot.attach_policy(policyName="GroupPolicy", target=arn)
+    with pytest.raises(ClientError) as excinfo:
+        iot.delete_policy(policyName="GroupPolicy")
+    assert error_code(excinfo) == "DeleteConflictException"
+    iot.delete_thing_group(thingGroupName="Policed")
+    assert iot.list_targets_for_policy(policyName="GroupPolicy")["targets"] == []
+    iot.delete_policy(policyName="GroupPolicy")

@@ -37,7 +37,7 @@ class HttpApi:
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=8 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self.handle)
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self.handle)
         return app
 
     def health(self) -> dict:

@@ -39,7 +39,7 @@ class RequestContext:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     @property
-    def store(self):  # noqa: ANN201 - the Store type lives in local.store
+    def store(self):
         return self.core.store
 
     @property

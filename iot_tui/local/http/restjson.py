@@ -10,7 +10,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -21,7 +21,7 @@ from iot_tui.local.http.errors import ApiError, invalid_request
 from iot_tui.local.http.validate import validate_input
 
 
-@lru_cache(maxsize=None)
+@cache
 def service_model(name: str) -> ServiceModel:
     return botocore.session.get_session().get_service_model(name)
 
@@ -51,7 +51,7 @@ def _compile_template(template: str) -> tuple[re.Pattern[str], int]:
     return re.compile(f"^{regex}/?$" if path != "/" else "^/$"), literal
 
 
-@lru_cache(maxsize=None)
+@cache
 def routes(service: str) -> tuple[Route, ...]:
     """All operations of a service, most specific template first (longest literal text)."""
     model = service_model(service)

@@ -17,7 +17,14 @@ class StoreBase:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write: committed before the API answers, rolled back on any error."""
+        """One atomic write: committed before the API answers, rolled back on any error.
+
+        Nested use joins the outer transaction, so a query family can group its own writes
+        while a handler groups several families' writes into one.
+        """
+        if self.db.in_transaction:
+            yield self.db
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db

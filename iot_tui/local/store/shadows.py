@@ -51,26 +51,35 @@ class ShadowQueries:
 
     # -- shadows --
 
-    def get_shadow(self, region: str, thing: str, name: str = CLASSIC_SHADOW) -> dict[str, Any] | None:
+    def get_shadow(
+        self, region: str, thing: str, name: str = CLASSIC_SHADOW
+    ) -> dict[str, Any] | None:
         """The stored document, a tombstone for a deleted shadow, or None."""
         row = self.db.execute(
-            "SELECT document FROM shadows WHERE region=? AND thing=? AND name=?", (region, thing, name)
+            "SELECT document FROM shadows WHERE region=? AND thing=? AND name=?",
+            (region, thing, name),
         ).fetchone()
         return json.loads(row["document"]) if row else None
 
     def put_shadow(self, region: str, thing: str, name: str, document: dict[str, Any]) -> None:
         """Store a shadow document or a tombstone (`iotcore.shadow.tombstone`)."""
         self.db.execute(
-            "INSERT INTO shadows VALUES (?,?,?,?,?) ON CONFLICT (region, thing, name) DO UPDATE SET "
-            "document=excluded.document, deleted=excluded.deleted",
-            (region, thing, name, json.dumps(document, separators=(",", ":")), int(is_deleted(document))),
+            "INSERT INTO shadows VALUES (?,?,?,?,?) ON CONFLICT (region, thing, name) "
+            "DO UPDATE SET document=excluded.document, deleted=excluded.deleted",
+            (
+                region,
+                thing,
+                name,
+                json.dumps(document, separators=(",", ":")),
+                int(is_deleted(document)),
+            ),
         )
 
     def list_named_shadows(self, region: str, thing: str, after: str, limit: int) -> list[str]:
-        """One page of a thing's live named shadows by name (the classic shadow is never listed)."""
+        """One page of a thing's live named shadows by name; the classic shadow is never listed."""
         rows = self.db.execute(
-            "SELECT name FROM shadows WHERE region=? AND thing=? AND name>? AND name<>'' AND deleted=0 "
-            "ORDER BY name LIMIT ?",
+            "SELECT name FROM shadows WHERE region=? AND thing=? AND name>? AND name<>'' "
+            "AND deleted=0 ORDER BY name LIMIT ?",
             (region, thing, after, limit),
         )
         return [row["name"] for row in rows]
@@ -84,11 +93,17 @@ class ShadowQueries:
     def put_retained(self, region: str, message: RetainedMessage) -> None:
         """Keep `message` as its topic's one retained message, replacing any earlier one."""
         self.db.execute(
-            "INSERT INTO retained_messages VALUES (?,?,?,?,?,?) ON CONFLICT (region, topic) DO UPDATE SET "
-            "payload=excluded.payload, qos=excluded.qos, user_properties=excluded.user_properties, "
-            "last_modified=excluded.last_modified",
-            (region, message.topic, message.payload, message.qos,
-             json.dumps([list(pair) for pair in message.user_properties]), message.last_modified),
+            "INSERT INTO retained_messages VALUES (?,?,?,?,?,?) ON CONFLICT (region, topic) "
+            "DO UPDATE SET payload=excluded.payload, qos=excluded.qos, "
+            "user_properties=excluded.user_properties, last_modified=excluded.last_modified",
+            (
+                region,
+                message.topic,
+                message.payload,
+                message.qos,
+                json.dumps([list(pair) for pair in message.user_properties]),
+                message.last_modified,
+            ),
         )
 
     def delete_retained(self, region: str, topic: str) -> None:
@@ -101,7 +116,9 @@ class ShadowQueries:
         if row is None:
             return None
         properties = tuple((key, value) for key, value in json.loads(row["user_properties"]))
-        return RetainedMessage(row["topic"], bytes(row["payload"]), row["qos"], row["last_modified"], properties)
+        return RetainedMessage(
+            row["topic"], bytes(row["payload"]), row["qos"], row["last_modified"], properties
+        )
 
     def list_retained(self, region: str, after: str, limit: int) -> list[RetainedSummary]:
         """One page of retained topics by name, with payload sizes but not payloads."""
@@ -110,4 +127,7 @@ class ShadowQueries:
             "WHERE region=? AND topic>? ORDER BY topic LIMIT ?",
             (region, after, limit),
         )
-        return [RetainedSummary(row["topic"], row["size"], row["qos"], row["last_modified"]) for row in rows]
+        return [
+            RetainedSummary(row["topic"], row["size"], row["qos"], row["last_modified"])
+            for row in rows
+        ]

@@ -397,6 +397,7 @@ def delete_thing_group(ctx: RequestContext, p: Params) -> dict:
                 f"Cannot delete thing group : {group.name} when there are still child groups attached to it"
             )
         ctx.store.delete_group(ctx.region, group.name)
+        ctx.store.detach_all_policies(ctx.region, group_arn(ctx, group.name))
         ctx.store.delete_tags_for(ctx.region, group_arn(ctx, group.name))
     return {}
 
