@@ -51,22 +51,36 @@ def _compile_template(template: str) -> tuple[re.Pattern[str], int]:
     return re.compile(f"^{regex}/?$" if path != "/" else "^/$"), literal
 
 
+def _first_segment(path: str) -> str:
+    return path.split("/", 2)[1] if path.startswith("/") else ""
+
+
 @cache
-def routes(service: str) -> tuple[Route, ...]:
-    """All operations of a service, most specific template first (longest literal text)."""
+def routes(service: str) -> dict[str, tuple[Route, ...]]:
+    """Operations grouped by the literal first path segment, most specific template first.
+
+    Grouping keeps a request to the couple of dozen templates that could match it instead of all
+    272; a template whose first segment is a variable is tried for every path (key "").
+    """
     model = service_model(service)
-    table = []
+    groups: dict[str, list[Route]] = {}
     for name in model.operation_names:
         op = model.operation_model(name)
-        pattern, literal = _compile_template(op.http["requestUri"])
-        table.append(Route(op.http["method"], pattern, literal, op))
-    table.sort(key=lambda r: (-r.literal_length, r.pattern.pattern.count("(?P")))
-    return tuple(table)
+        template = op.http["requestUri"]
+        pattern, literal = _compile_template(template)
+        first = _first_segment(template)
+        groups.setdefault("" if first.startswith("{") else first, []).append(Route(op.http["method"], pattern, literal, op))
+    return {
+        key: tuple(sorted(table, key=lambda r: (-r.literal_length, r.pattern.pattern.count("(?P"))))
+        for key, table in groups.items()
+    }
 
 
 def find_route(service: str, method: str, raw_path: str) -> tuple[OperationModel, dict[str, str]] | None:
+    table = routes(service)
+    candidates = table.get(_first_segment(raw_path), ()) + table.get("", ())
     path_matched = False
-    for route in routes(service):
+    for route in candidates:
         match = route.pattern.match(raw_path)
         if match is None:
             continue
