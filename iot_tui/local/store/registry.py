@@ -189,7 +189,8 @@ class RegistryQueries:
         if not prefix:
             # (region, name, value, thing) gives the matching things already ordered by name.
             sql = (
-                "SELECT t.* FROM thing_attributes a CROSS JOIN things t ON t.region=a.region AND t.name=a.thing "
+                "SELECT t.* FROM thing_attributes a INDEXED BY thing_attributes_by_value CROSS JOIN things t "
+                "ON t.region=a.region AND t.name=a.thing "
                 f"WHERE a.region=? AND a.name=? AND a.value=? AND a.thing>?{type_clause} ORDER BY a.thing LIMIT ?"
             )
             return [_thing(row) for row in self.db.execute(sql, (region, name, value, after, *type_args, limit))]
@@ -202,7 +203,7 @@ class RegistryQueries:
         if matches < PREFIX_SORT_LIMIT:
             # Few matches: read them from the value index and sort them by name.
             sql = (
-                "SELECT t.* FROM thing_attributes a CROSS JOIN things t ON t.region=a.region AND t.name=a.thing "
+                "SELECT t.* FROM thing_attributes a INDEXED BY thing_attributes_by_value CROSS JOIN things t ON t.region=a.region AND t.name=a.thing "
                 f"WHERE a.region=? AND a.name=? AND a.value>=? AND a.value<? AND a.thing>?{type_clause} "
                 "ORDER BY a.thing LIMIT ?"
             )
