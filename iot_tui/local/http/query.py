@@ -38,7 +38,7 @@ def _read(shape: Shape, form: dict[str, str], prefix: str) -> Any:
     if kind == "structure":
         result = {}
         for name, member in shape.members.items():
-            value = _read(member, form, f"{prefix}{name}")
+            value = _read(member, form, f"{prefix}.{name}" if prefix else name)
             if value is not None:
                 result[name] = value
         return result if result or not prefix else None
@@ -81,7 +81,8 @@ def bind_input(op: OperationModel, form: dict[str, str]) -> dict[str, Any]:
         value = _read(member, form, name)
         if value is not None:
             params[name] = value
-    validate_input(op.input_shape, params)
+    # Query services answer ValidationError and name members in camelCase ('roleName').
+    validate_input(op.input_shape, params, code="ValidationError", member_name=lambda n: n[:1].lower() + n[1:])
     return params
 
 

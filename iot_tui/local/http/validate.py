@@ -7,12 +7,13 @@ satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9:_
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 from botocore.model import Shape
 
-from iot_tui.local.http.errors import invalid_request
+from iot_tui.local.http.errors import ApiError
 
 MAX_REPORTED_ERRORS = 3
 
@@ -31,20 +32,22 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _check(shape: Shape, value: Any, where: str, errors: list[str]) -> None:
+def _check(shape: Shape, value: Any, where: str, errors: list[str], name: Callable[[str], str]) -> None:
     kind = shape.type_name
     meta = shape.metadata
     if kind == "structure":
         if not isinstance(value, dict):
             errors.append(f"Value at '{where}' failed to satisfy constraint: Member must be an object")
             return
-        for name in shape.required_members:
-            if value.get(name) is None:
-                errors.append(f"Value null at '{_join(where, name)}' failed to satisfy constraint: Member must not be null")
-        for name, item in value.items():
-            member = shape.members.get(name)
+        for required in shape.required_members:
+            if value.get(required) is None:
+                errors.append(
+                    f"Value null at '{_join(where, name(required))}' failed to satisfy constraint: Member must not be null"
+                )
+        for key, item in value.items():
+            member = shape.members.get(key)
             if member is not None and item is not None:
-                _check(member, item, _join(where, name), errors)
+                _check(member, item, _join(where, name(key)), errors, name)
         return
     if kind == "list":
         if not isinstance(value, list):
@@ -52,7 +55,7 @@ def _check(shape: Shape, value: Any, where: str, errors: list[str]) -> None:
             return
         _check_size(len(value), meta, where, value, errors, "length")
         for index, item in enumerate(value):
-            _check(shape.member, item, f"{where}.{index + 1}", errors)
+            _check(shape.member, item, f"{where}.{index + 1}", errors, name)
         return
     if kind == "map":
         if not isinstance(value, dict):
@@ -60,8 +63,8 @@ def _check(shape: Shape, value: Any, where: str, errors: list[str]) -> None:
             return
         _check_size(len(value), meta, where, value, errors, "length")
         for key, item in value.items():
-            _check(shape.key, key, f"{where}.key", errors)
-            _check(shape.value, item, f"{where}.{key}", errors)
+            _check(shape.key, key, f"{where}.key", errors, name)
+            _check(shape.value, item, f"{where}.{key}", errors, name)
         return
     if kind == "string":
         if shape.serialization.get("jsonvalue"):
@@ -140,11 +143,17 @@ def _join(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
-def validate_input(shape: Shape, params: dict[str, Any]) -> None:
+def validate_input(
+    shape: Shape,
+    params: dict[str, Any],
+    code: str = "InvalidRequestException",
+    member_name: Callable[[str], str] = str,
+) -> None:
+    """Raise `code` (400) listing what is wrong; `member_name` spells members as the service does."""
     errors: list[str] = []
-    _check(shape, params, "", errors)
+    _check(shape, params, "", errors, member_name)
     if errors:
         count = len(errors)
         noun = "error" if count == 1 else "errors"
         shown = "; ".join(errors[:MAX_REPORTED_ERRORS])
-        raise invalid_request(f"{count} validation {noun} detected: {shown}")
+        raise ApiError(code, f"{count} validation {noun} detected: {shown}", 400)

@@ -10,15 +10,18 @@ from pathlib import Path
 
 from iot_tui.local.store.base import SCHEMA_VERSION, StoreBase
 from iot_tui.local.store.certificates import CertificateQueries
+from iot_tui.local.store.iam import IamQueries
 from iot_tui.local.store.policies import PolicyQueries
 from iot_tui.local.store.registry import RegistryQueries
 from iot_tui.local.store.resources import ResourceQueries
 from iot_tui.local.store.shadows import ShadowQueries
 
-FAMILIES = (RegistryQueries, CertificateQueries, PolicyQueries, ShadowQueries, ResourceQueries)
+FAMILIES = (RegistryQueries, CertificateQueries, PolicyQueries, ShadowQueries, ResourceQueries, IamQueries)
 
 
-class Store(RegistryQueries, CertificateQueries, PolicyQueries, ShadowQueries, ResourceQueries, StoreBase):
+class Store(
+    RegistryQueries, CertificateQueries, PolicyQueries, ShadowQueries, ResourceQueries, IamQueries, StoreBase
+):
     """All queries of the local core over one SQLite connection."""
 
     @classmethod

@@ -3,4 +3,4 @@
 Importing this package registers all handlers in `iot_tui.local.http.ops.HANDLERS`.
 """
 
-from iot_tui.local.http.handlers import certificates, data, policies, registry, resources  # noqa: F401
+from iot_tui.local.http.handlers import certificates, data, iam, policies, registry, resources  # noqa: F401
