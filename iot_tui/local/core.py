@@ -22,6 +22,10 @@ class Message:
     retain: bool = False
     client_id: str | None = None
     user_properties: tuple[tuple[str, str], ...] = ()
+    # The publisher's principal (certificate id or access key) for the rules' principal().
+    principal: str | None = None
+    # How many rule republishes led to this message: the rules engine stops loops with it.
+    rule_hops: int = 0
 
 
 @dataclass
@@ -31,6 +35,11 @@ class CoreState:
     ca: LocalCA
     # The broker subscribes here when it runs; until then messages only reach the store (retained).
     listeners: list[Callable[[Message], None]] = field(default_factory=list)
+    # Bumped on every topic rule change, so the rules engine recompiles only when needed.
+    rules_generation: int = 0
+
+    def topic_rules_changed(self) -> None:
+        self.rules_generation += 1
 
     def publish(self, message: Message) -> None:
         """Keep a retained message first, so a subscriber woken by a listener already finds it."""

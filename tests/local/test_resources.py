@@ -37,6 +37,18 @@ PAYLOAD = {
 }
 
 
+@pytest.fixture(autouse=True, scope="module")
+def iot_role(core) -> None:
+    """The rules here republish with role `iot`, which must exist and trust AWS IoT (IAM is global)."""
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "iot.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    iam = client("iam", core, "us-east-1")
+    try:
+        iam.create_role(RoleName="iot", AssumeRolePolicyDocument=json.dumps(trust))
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
+
+
 def failure(call, **kwargs) -> pytest.ExceptionInfo:
     with pytest.raises(ClientError) as excinfo:
         call(**kwargs)

@@ -163,6 +163,10 @@ class ResourceQueries:
     def delete_topic_rule(self, region: str, name: str) -> None:
         self.db.execute("DELETE FROM topic_rules WHERE region=? AND name=?", (region, name))
 
+    def enabled_topic_rules(self, region: str) -> list[TopicRule]:
+        rows = self.db.execute("SELECT * FROM topic_rules WHERE region=? AND disabled=0 ORDER BY name", (region,))
+        return [_rule(row) for row in rows]
+
     def list_topic_rules(
         self,
         region: str,

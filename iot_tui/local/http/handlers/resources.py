@@ -9,6 +9,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
+from iot_tui.iotcore.sql import SqlParseError
+from iot_tui.iotcore.sql import parse as parse_sql
 from iot_tui.local.http.errors import ApiError, already_exists, invalid_request, not_found
 from iot_tui.local.http.ops import Params, RequestContext, operation
 from iot_tui.local.http.paging import page
@@ -27,8 +29,8 @@ RULE_PAGE_SIZE = 1000
 SQL_VERSIONS = frozenset({"2015-10-08", "2016-03-23", "beta"})
 # A payload without awsIotSqlVersion gets 2015-10-08 (AWS::IoT::TopicRule TopicRulePayload docs).
 DEFAULT_SQL_VERSION = "2015-10-08"
-# The FROM topic of a rule's SQL, until the IoT SQL parser exists: `FROM 'a/+/b'` or `FROM "a/#"`.
-_FROM_TOPIC = re.compile(r"\bFROM\s+(['\"])(.*?)\1", re.IGNORECASE | re.DOTALL)
+# Every rule action that acts with an IAM role names it in `roleArn`; the role must trust IoT.
+IOT_SERVICE_PRINCIPAL = "iot.amazonaws.com"
 _IOT_ARN = re.compile(
     r"^arn:aws[a-z-]*:iot:(?P<region>[^:]*):(?P<account>[^:]*):(?P<type>[a-zA-Z]+)/(?P<id>.+)$"
 )
@@ -126,20 +128,38 @@ def _require_rule(ctx: RequestContext, name: str) -> TopicRule:
     return rule
 
 
-def _rule_from_payload(name: str, payload: dict[str, Any], created_at: float) -> TopicRule:
+def _check_roles(ctx: RequestContext, payload: dict[str, Any]) -> None:
+    """Each action's role must exist and trust iot.amazonaws.com, or the rule could never act."""
+    actions = list(payload.get("actions") or [])
+    if payload.get("errorAction"):
+        actions.append(payload["errorAction"])
+    for action in actions:
+        for settings in action.values():
+            role = settings.get("roleArn") if isinstance(settings, dict) else None
+            if role and not ctx.store.role_trusts_service(role, IOT_SERVICE_PRINCIPAL):
+                raise invalid_request(
+                    f"IAM role {role} does not exist or does not trust {IOT_SERVICE_PRINCIPAL} to assume it"
+                )
+
+
+def _rule_from_payload(ctx: RequestContext, name: str, payload: dict[str, Any], created_at: float) -> TopicRule:
     sql = payload["sql"]
-    match = _FROM_TOPIC.search(sql)
-    if match is None:
-        raise ApiError("SqlParseException", f"Expected a FROM clause with a quoted topic in: {sql}")
+    try:
+        parsed = parse_sql(sql)
+    except SqlParseError as error:
+        raise ApiError("SqlParseException", str(error)) from None
+    if parsed.topic_filter is None:
+        raise ApiError("SqlParseException", "A topic rule needs a FROM clause naming a topic filter")
     version = payload.get("awsIotSqlVersion") or DEFAULT_SQL_VERSION
     if version not in SQL_VERSIONS:
         raise invalid_request(
             f"Unsupported awsIotSqlVersion {version}: use one of {', '.join(sorted(SQL_VERSIONS))}"
         )
+    _check_roles(ctx, payload)
     return TopicRule(
         name=name,
         sql=sql,
-        topic_pattern=match[2],
+        topic_pattern=parsed.topic_filter,
         description=payload.get("description"),
         actions=payload["actions"],
         error_action=payload.get("errorAction"),
@@ -159,7 +179,7 @@ def _tags_from_header(value: str | None) -> list[dict[str, str]]:
 @operation("iot", "CreateTopicRule")
 def create_topic_rule(ctx: RequestContext, p: Params) -> dict:
     name = p["ruleName"]
-    rule = _rule_from_payload(name, p["topicRulePayload"], ctx.now())
+    rule = _rule_from_payload(ctx, name, p["topicRulePayload"], ctx.now())
     tags = _tags_from_header(p.get("tags"))
     arn = rule_arn(ctx, name)
     with ctx.store.transaction():
@@ -168,6 +188,7 @@ def create_topic_rule(ctx: RequestContext, p: Params) -> dict:
         ctx.store.insert_topic_rule(ctx.region, rule)
         if tags:
             ctx.store.set_tags(ctx.region, arn, tags)
+    ctx.core.topic_rules_changed()
     return {}
 
 
@@ -223,8 +244,9 @@ def replace_topic_rule(ctx: RequestContext, p: Params) -> dict:
     with ctx.store.transaction():
         current = _require_rule(ctx, name)
         ctx.store.replace_topic_rule(
-            ctx.region, _rule_from_payload(name, p["topicRulePayload"], current.created_at)
+            ctx.region, _rule_from_payload(ctx, name, p["topicRulePayload"], current.created_at)
         )
+    ctx.core.topic_rules_changed()
     return {}
 
 
@@ -235,6 +257,7 @@ def delete_topic_rule(ctx: RequestContext, p: Params) -> dict:
         _require_rule(ctx, name)
         ctx.store.delete_topic_rule(ctx.region, name)
         ctx.store.delete_tags_for(ctx.region, rule_arn(ctx, name))
+    ctx.core.topic_rules_changed()
     return {}
 
 
@@ -242,6 +265,7 @@ def _set_disabled(ctx: RequestContext, name: str, disabled: bool) -> dict:
     with ctx.store.transaction():
         _require_rule(ctx, name)
         ctx.store.set_topic_rule_disabled(ctx.region, name, disabled)
+    ctx.core.topic_rules_changed()
     return {}
 
 

@@ -1,0 +1,1 @@
+"""The local core's rules engine: AWS IoT SQL rules run on every matching message."""
