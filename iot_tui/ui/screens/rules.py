@@ -1,0 +1,263 @@
+"""The Rules view: the topic rules list, a guided builder with a live SQL preview, and a dry run.
+
+The dry run evaluates the rule with the same IoT SQL evaluator the local core's rules engine runs;
+on AWS it is an offline preview and says so.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import DataTable, Input, Label, Select, Static, TextArea
+
+from iot_tui.aws import rules
+from iot_tui.ui.base import AwsWidget
+from iot_tui.ui.widgets.dialogs import ConfirmScreen
+
+FIELDS = {
+    "name": "#rule-name",
+    "select": "#rule-select",
+    "topic": "#rule-from",
+    "where": "#rule-where",
+    "republish_topic": "#rule-republish",
+}
+
+
+class RulesView(AwsWidget):
+    FOCUS_FIRST = "#rules-table"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save rule", id="rules-save"),
+        Binding("f5", "dry_run", "Dry run", id="rules-dry-run"),
+        Binding("ctrl+n", "new", "New rule", id="rules-new"),
+        Binding("e", "edit", "Edit selected", id="rules-edit"),
+        Binding("t", "toggle", "Enable/disable", id="rules-toggle"),
+        Binding("delete", "delete", "Delete rule", id="rules-delete"),
+        Binding("r", "refresh", "Refresh", id="rules-refresh"),
+    ]
+
+    class RulesLoaded(Message):
+        def __init__(self, summaries: list[rules.RuleSummary]) -> None:
+            super().__init__()
+            self.summaries = summaries
+
+    class RuleSaved(Message):
+        def __init__(self, name: str, role_arn: str, replaced: bool) -> None:
+            super().__init__()
+            self.name = name
+            self.role_arn = role_arn
+            self.replaced = replaced
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.summaries: dict[str, rules.RuleSummary] = {}
+        self._loaded = False
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="rules-body"):
+            with Vertical(id="rules-left"):
+                yield DataTable(id="rules-table", cursor_type="row", zebra_stripes=True)
+                with VerticalScroll(id="rule-detail"):
+                    yield Static("Select a rule to see its SQL and actions.", id="rule-detail-body")
+            with VerticalScroll(id="rule-builder"):
+                yield Label("Rule builder", classes="section-title")
+                with Horizontal(classes="rule-row"):
+                    yield Input(placeholder="rule name: letters, digits, _", id="rule-name")
+                    yield Select([(t.label, t.key) for t in rules.TEMPLATES], prompt="event template",
+                                 id="rule-template")
+                yield Input(placeholder="SELECT: * or fields, e.g. temperature, topic(2) AS device", id="rule-select")
+                yield Input(placeholder="FROM: topic filter, e.g. testRulesEngineTopic/+/temperature", id="rule-from")
+                yield Input(placeholder="WHERE (optional), e.g. temperature > 30", id="rule-where")
+                with Horizontal(classes="rule-row"):
+                    yield Input(placeholder="republish to, e.g. alerts/${topic(2)}", id="rule-republish")
+                    yield Select([("QoS 0", 0), ("QoS 1", 1)], value=0, allow_blank=False, id="rule-qos")
+                yield Static("", id="rule-preview")
+                yield Static("", id="rule-problems")
+                yield Label("Dry run", classes="section-title", id="dry-title")
+                yield Input(placeholder="topic of the sample message", id="dry-topic")
+                yield TextArea("", language="json", id="dry-payload")
+                yield Static("Press F5 to run the rule on this message.", id="dry-result")
+
+    def on_mount(self) -> None:
+        self.query_one("#rules-table", DataTable).add_columns("Rule", "State", "FROM")
+        self.query_one("#rule-detail", VerticalScroll).border_title = "Rule"
+        offline = " (offline preview with iot-tui's evaluator, not AWS's)" if self.clients.target.kind == "aws" else ""
+        self.query_one("#dry-title", Label).update(f"Dry run{offline}")
+        self.apply_template(rules.TEMPLATES[0])
+
+    def activated(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            self.action_refresh()
+
+    # -- the list --
+
+    def action_refresh(self) -> None:
+        self.busy(self.query_one("#rules-table"))
+        self.load_rules()
+
+    @work(thread=True, group="rules-list", exclusive=True, exit_on_error=False, name="list topic rules")
+    def load_rules(self) -> None:
+        self.post_message(self.RulesLoaded(rules.list_rules(self.clients.iot)))
+
+    @on(RulesLoaded)
+    def _rules_loaded(self, message: RulesLoaded) -> None:
+        self.summaries = {s.name: s for s in message.summaries}
+        table = self.query_one("#rules-table", DataTable)
+        table.clear()
+        for summary in message.summaries:
+            state = Text("enabled", style="green") if summary.enabled else Text("disabled", style="dim")
+            table.add_row(summary.name, state, summary.topic_pattern, key=summary.name)
+        if not message.summaries:
+            self.query_one("#rule-detail-body", Static).update(
+                "No topic rules yet. Fill in the builder and press Ctrl+S to create one.")
+
+    def selected(self) -> rules.RuleSummary | None:
+        table = self.query_one("#rules-table", DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.summaries.get(key)
+
+    @on(DataTable.RowHighlighted, "#rules-table")
+    def _highlighted(self) -> None:
+        summary = self.selected()
+        if summary is None:
+            return
+        actions = json.dumps(summary.actions, indent=2)
+        state = "enabled" if summary.enabled else "disabled"
+        self.query_one("#rule-detail-body", Static).update(
+            Text.assemble((summary.name, "bold"), f"  ({state})\n\n", summary.sql, "\n\nActions\n", actions))
+
+    # -- the builder --
+
+    def apply_template(self, template: rules.EventTemplate) -> None:
+        name = self.query_one("#rule-name", Input).value
+        draft = rules.RuleDraft.from_template(name, template)
+        self.fill(draft)
+        self.query_one("#dry-topic", Input).value = template.sample_topic
+        self.query_one("#dry-payload", TextArea).text = json.dumps(template.sample_payload, indent=2)
+
+    def fill(self, draft: rules.RuleDraft) -> None:
+        for attribute, selector in FIELDS.items():
+            self.query_one(selector, Input).value = getattr(draft, attribute)
+        self.query_one("#rule-qos", Select).value = draft.qos
+        self.update_preview()
+
+    def draft(self) -> rules.RuleDraft:
+        values = {attribute: self.query_one(selector, Input).value.strip() for attribute, selector in FIELDS.items()}
+        qos = self.query_one("#rule-qos", Select).value
+        return rules.RuleDraft(**values, qos=qos if isinstance(qos, int) else 0)
+
+    @on(Select.Changed, "#rule-template")
+    def _template_chosen(self, event: Select.Changed) -> None:
+        template = next((t for t in rules.TEMPLATES if t.key == event.value), None)
+        if template is not None:
+            self.apply_template(template)
+
+    @on(Input.Changed)
+    @on(Select.Changed, "#rule-qos")
+    def update_preview(self) -> None:
+        draft = self.draft()
+        self.query_one("#rule-preview", Static).update(Text.assemble(("SQL  ", "bold"), draft.sql))
+        problems = [p for p in draft.problems() if draft.name or p.field != "name"]
+        lines = [f"{p.field}: {p.message}" + (f" (line {p.line}, column {p.column})" if p.line else "")
+                 for p in problems]
+        widget = self.query_one("#rule-problems", Static)
+        widget.update(Text("\n".join(lines), style="bold red") if lines else Text("SQL is valid", style="green"))
+
+    def action_new(self) -> None:
+        self.query_one("#rule-name", Input).value = ""
+        self.apply_template(rules.TEMPLATES[-1])
+        self.query_one("#rule-name", Input).focus()
+
+    def action_edit(self) -> None:
+        summary = self.selected()
+        if summary is None:
+            return
+        draft = rules.draft_from_rule(summary)
+        if draft is None:
+            self.notify("This rule was not made by the builder (no republish action or unusual SQL); "
+                        "it can be enabled, disabled or deleted here.", severity="warning")
+            return
+        self.fill(draft)
+        self.query_one("#rule-select", Input).focus()
+
+    def action_save(self) -> None:
+        draft = self.draft()
+        problems = draft.problems()
+        if problems:
+            self.update_preview()
+            self.notify(f"Fix the rule first: {problems[0].field}: {problems[0].message}", severity="error")
+            return
+        replace = draft.name in self.summaries
+        target = self.clients.target
+        if target.billable and not replace:
+            body = (f"Rule {draft.name} and, if missing, the IAM role {rules.ROLE_NAME} will be created in "
+                    f"{target.label}. Rules cost per message triggered and per action run.")
+            self.app.push_screen(ConfirmScreen("Create a rule on AWS?", body, "Create"),
+                                 lambda ok: ok and self.save(draft, replace))
+            return
+        self.save(draft, replace)
+
+    @work(thread=True, group="rules-save", exclusive=True, exit_on_error=False, name="save topic rule")
+    def save(self, draft: rules.RuleDraft, replace: bool) -> None:
+        target = self.clients.target
+        account = target.account_id or self.clients.sts.get_caller_identity()["Account"]
+        role = rules.ensure_role(self.clients.client("iam"), target.region, account, [draft.republish_topic])
+        rules.create_rule(self.clients.iot, draft, role, replace=replace)
+        self.post_message(self.RuleSaved(draft.name, role, replace))
+
+    @on(RuleSaved)
+    def _saved(self, message: RuleSaved) -> None:
+        verb = "replaced" if message.replaced else "created"
+        self.notify(f"Rule {message.name} {verb}; it republishes with role {message.role_arn}.")
+        self.action_refresh()
+
+    def action_toggle(self) -> None:
+        summary = self.selected()
+        if summary is not None:
+            self.toggle(summary.name, not summary.enabled)
+
+    @work(thread=True, group="rules-toggle", exclusive=True, exit_on_error=False, name="enable or disable rule")
+    def toggle(self, name: str, enabled: bool) -> None:
+        rules.set_enabled(self.clients.iot, name, enabled)
+        self.post_message(self.RulesLoaded(rules.list_rules(self.clients.iot)))
+
+    def action_delete(self) -> None:
+        summary = self.selected()
+        if summary is None:
+            return
+        body = f"Rule {summary.name} stops running and is deleted. Its IAM role stays."
+        self.app.push_screen(ConfirmScreen(f"Delete rule {summary.name}?", body, "Delete"),
+                             lambda ok: ok and self.delete(summary.name))
+
+    @work(thread=True, group="rules-delete", exclusive=True, exit_on_error=False, name="delete topic rule")
+    def delete(self, name: str) -> None:
+        rules.delete_rule(self.clients.iot, name)
+        self.post_message(self.RulesLoaded(rules.list_rules(self.clients.iot)))
+
+    # -- dry run --
+
+    def action_dry_run(self) -> None:
+        """Pure computation, no I/O: it runs right here."""
+        topic = self.query_one("#dry-topic", Input).value.strip()
+        payload = self.query_one("#dry-payload", TextArea).text
+        result = rules.dry_run(self.draft(), topic, payload, now_ms=int(self.app.clock() * 1000))
+        self.query_one("#dry-result", Static).update(render_dry_run(result))
+
+
+def render_dry_run(result: rules.DryRun) -> Text:
+    if not result.matched:
+        return Text.assemble(("No match: ", "bold yellow"), result.reason)
+    text = Text.assemble(("Matched. ", "bold green"), "Each action would send:\n")
+    for preview in result.previews:
+        text.append(f"\n{preview.action} to {preview.topic} (QoS {preview.qos})\n", style="bold")
+        text.append(preview.payload)
+    return text
