@@ -68,28 +68,48 @@ class RulesView(AwsWidget):
             with VerticalScroll(id="rule-builder"):
                 yield Label("Rule builder", classes="section-title")
                 with Horizontal(classes="rule-row"):
-                    yield Input(placeholder="rule name: letters, digits, _", id="rule-name")
+                    yield Label("Name", classes="rule-label")
+                    yield Input(placeholder="letters, digits, _", id="rule-name")
                     yield Select([(t.label, t.key) for t in rules.TEMPLATES], prompt="event template",
                                  id="rule-template")
-                yield Input(placeholder="SELECT: * or fields, e.g. temperature, topic(2) AS device", id="rule-select")
-                yield Input(placeholder="FROM: topic filter, e.g. testRulesEngineTopic/+/temperature", id="rule-from")
-                yield Input(placeholder="WHERE (optional), e.g. temperature > 30", id="rule-where")
                 with Horizontal(classes="rule-row"):
-                    yield Input(placeholder="republish to, e.g. alerts/${topic(2)}", id="rule-republish")
+                    yield Label("SELECT", classes="rule-label")
+                    yield Input(placeholder="* or fields, e.g. temperature, topic(2) AS device", id="rule-select")
+                with Horizontal(classes="rule-row"):
+                    yield Label("FROM", classes="rule-label")
+                    yield Input(placeholder="topic filter, e.g. testRulesEngineTopic/+/temperature", id="rule-from")
+                with Horizontal(classes="rule-row"):
+                    yield Label("WHERE", classes="rule-label")
+                    yield Input(placeholder="optional, e.g. temperature > 30", id="rule-where")
+                with Horizontal(classes="rule-row"):
+                    yield Label("Republish", classes="rule-label")
+                    yield Input(placeholder="topic template, e.g. alerts/${topic(2)}", id="rule-republish")
                     yield Select([("QoS 0", 0), ("QoS 1", 1)], value=0, allow_blank=False, id="rule-qos")
                 yield Static("", id="rule-preview")
                 yield Static("", id="rule-problems")
                 yield Label("Dry run", classes="section-title", id="dry-title")
-                yield Input(placeholder="topic of the sample message", id="dry-topic")
+                with Horizontal(classes="rule-row"):
+                    yield Label("Topic", classes="rule-label")
+                    yield Input(placeholder="topic of the sample message", id="dry-topic")
                 yield TextArea("", language="json", id="dry-payload")
                 yield Static("Press F5 to run the rule on this message.", id="dry-result")
 
     def on_mount(self) -> None:
         self.query_one("#rules-table", DataTable).add_columns("Rule", "State", "FROM")
-        self.query_one("#rule-detail", VerticalScroll).border_title = "Rule"
+        detail = self.query_one("#rule-detail", VerticalScroll)
+        detail.border_title = "Rule"
+        detail.can_focus = False  # Tab goes from the list straight to the builder
         offline = " (offline preview with iot-tui's evaluator, not AWS's)" if self.clients.target.kind == "aws" else ""
         self.query_one("#dry-title", Label).update(f"Dry run{offline}")
         self.apply_template(rules.TEMPLATES[0])
+
+    def focus_first(self) -> None:
+        """The list when there are rules to pick from, else the builder's first field."""
+        if self.summaries:
+            super().focus_first()
+        else:
+            self._wants_focus = False
+            self.query_one("#rule-name", Input).focus()
 
     def activated(self) -> None:
         if not self._loaded:
@@ -117,6 +137,8 @@ class RulesView(AwsWidget):
         if not message.summaries:
             self.query_one("#rule-detail-body", Static).update(
                 "No topic rules yet. Fill in the builder and press Ctrl+S to create one.")
+        elif self.query_one("#rule-name", Input).has_focus and not self.query_one("#rule-name", Input).value:
+            table.focus()  # rules arrived: the list is the place to start
 
     def selected(self) -> rules.RuleSummary | None:
         table = self.query_one("#rules-table", DataTable)

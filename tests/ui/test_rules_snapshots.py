@@ -1,0 +1,28 @@
+"""The Rules view at 120x40 with fixed data (a region per snapshot, fixed clock and seed)."""
+
+from __future__ import annotations
+
+from textual.widgets import Input
+
+from tests.ui.conftest import SIZE, build_app, settle
+
+
+def test_rules_builder(snap_compare, core):
+    async def run_before(pilot):
+        await pilot.press("6")
+        await settle(pilot)
+
+    assert snap_compare(build_app(core, "us-snap-rules-builder"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_rules_saved_and_dry_run(snap_compare, core):
+    async def run_before(pilot):
+        await pilot.press("6")
+        await settle(pilot)
+        pilot.app.query_one("#rule-name", Input).value = "HighTemperature"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("f5")
+        await settle(pilot)
+
+    assert snap_compare(build_app(core, "us-snap-rules-saved"), terminal_size=SIZE, run_before=run_before)
