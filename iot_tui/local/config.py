@@ -20,6 +20,10 @@ LOCAL_ACCESS_KEY_ID = "AKIAIOTTUILOCAL00000"
 LOCAL_SECRET_ACCESS_KEY = "iot-tui-local-secret-access-key"
 # AWS: a thing type can be deleted 5 minutes after it was deprecated.
 THING_TYPE_DEPRECATION_WAIT = 300.0
+# AWS's MQTT time rules: keep-alive 30 to 1200 seconds, persistent sessions kept 1 hour.
+KEEP_ALIVE_MIN = 30
+KEEP_ALIVE_MAX = 1200
+SESSION_EXPIRY = 3600.0
 
 
 def default_data_dir() -> Path:
@@ -40,6 +44,9 @@ class CoreConfig:
     access_key_id: str = LOCAL_ACCESS_KEY_ID
     secret_access_key: str = LOCAL_SECRET_ACCESS_KEY
     deprecation_wait: float = THING_TYPE_DEPRECATION_WAIT
+    keep_alive_min: int = KEEP_ALIVE_MIN
+    keep_alive_max: int = KEEP_ALIVE_MAX
+    session_expiry: float = SESSION_EXPIRY
     # Injected so tests and snapshots run on a fixed clock.
     clock: Callable[[], float] = time.time
 

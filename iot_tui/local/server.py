@@ -15,10 +15,13 @@ from pathlib import Path
 
 from aiohttp import web
 
+from iot_tui.local.broker.broker import Broker
+from iot_tui.local.broker.websocket import WebSocketListener
 from iot_tui.local.ca import LocalCA
 from iot_tui.local.config import CoreConfig
 from iot_tui.local.core import CoreState
 from iot_tui.local.http.app import HttpApi
+from iot_tui.local.rules.engine import RulesEngine
 from iot_tui.local.store import Store
 
 
@@ -46,6 +49,9 @@ class LocalServer:
     core: CoreState | None = None
     _lock_fd: int | None = None
     _runner: web.AppRunner | None = None
+    broker: Broker | None = None
+    _websocket: WebSocketListener | None = None
+    rules: RulesEngine | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _stopped: asyncio.Event | None = None
@@ -57,12 +63,18 @@ class LocalServer:
             ca = LocalCA.load_or_create(self.config.ca_dir)
             store = Store.open(self.config.db_path)
             self.core = CoreState(self.config, store, ca)
+            self.rules = RulesEngine(self.core)
+            self.rules.attach()
             api = HttpApi(self.core, self.ports)
             self._runner = web.AppRunner(api.application(), access_log=None, handle_signals=False)
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.config.host, self.config.http_port, reuse_address=True)
             await site.start()
             self.ports["http"] = site._server.sockets[0].getsockname()[1]
+            self.broker = Broker(self.core)
+            self.ports["mqtt"] = await self.broker.listen_tls(self.config.host, self.config.mqtt_port)
+            self._websocket = WebSocketListener(self.broker)
+            self.ports["ws"] = await self._websocket.start(self.config.host, self.config.ws_port)
         except BaseException:
             await self.stop()
             raise
@@ -72,12 +84,26 @@ class LocalServer:
         return f"http://{self.config.host}:{self.ports['http']}"
 
     def listener_lines(self) -> list[str]:
-        return [f"http  {self.http_url}"]
+        lines = [f"http  {self.http_url}"]
+        if "mqtt" in self.ports:
+            lines.append(f"mqtt  mqtts://{self.config.host}:{self.ports['mqtt']}")
+        if "ws" in self.ports:
+            lines.append(f"ws    wss://{self.config.host}:{self.ports['ws']}/mqtt")
+        return lines
 
     async def stop(self) -> None:
+        if self.broker is not None:
+            await self.broker.stop()
+            self.broker = None
+        if self._websocket is not None:
+            await self._websocket.stop()
+            self._websocket = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.rules is not None:
+            self.rules.detach()
+            self.rules = None
         if self.core is not None:
             self.core.store.close()
             self.core = None
