@@ -60,6 +60,7 @@ class Broker:
     name: str
     process: subprocess.Popen
     identity: Identity
+    http_url: str | None = None  # ours only: its control plane, for benchmarks that configure it
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -127,7 +128,7 @@ def start_ours(work: Path) -> Broker:
     (work / "device.key").write_text(made["keyPair"]["PrivateKey"])
     ca = work / "core" / "ca"
     return Broker("iot-tui", process, Identity(
-        mqtt_port, str(ca / "ca.crt"), str(work / "device.crt"), str(work / "device.key")))
+        mqtt_port, str(ca / "ca.crt"), str(work / "device.crt"), str(work / "device.key")), f"http://{HOST}:{http_port}")
 
 
 def ensure_mosquitto() -> str:
@@ -259,14 +260,14 @@ def subscriber_process(identity: Identity, count: int, qos: int, ready, results,
     asyncio.run(main())
 
 
-def publisher_process(identity: Identity, messages: int, qos: int, start, results) -> None:
+def publisher_process(identity: Identity, messages: int, qos: int, start, results, payload: bytes = PAYLOAD) -> None:
     async def main() -> None:
         client = await Client.connect(identity, client_context(identity), f"pub-{os.getpid()}")
         pump = asyncio.create_task(client.pump())
         start.wait()
         began = time.monotonic()
         for n in range(messages):
-            packet = codec.encode(codec.Publish(TOPIC, PAYLOAD, qos, packet_id=(n % 65535) + 1 if qos else None),
+            packet = codec.encode(codec.Publish(TOPIC, payload, qos, packet_id=(n % 65535) + 1 if qos else None),
                                   codec.MQTT_311)
             client.writer.write(packet)
             if qos:
@@ -284,7 +285,8 @@ def publisher_process(identity: Identity, messages: int, qos: int, start, result
     asyncio.run(main())
 
 
-def run_load(broker: Broker, subscribers: int, messages: int, qos: int) -> tuple[float, float, int]:
+def run_load(broker: Broker, subscribers: int, messages: int, qos: int,
+             payload: bytes = PAYLOAD) -> tuple[float, float, int]:
     """(deliveries per second, broker CPU seconds per 100,000 deliveries, deliveries)."""
     mp = multiprocessing.get_context("spawn")
     ready, start, results = mp.Event(), mp.Event(), mp.Queue()
@@ -293,7 +295,7 @@ def run_load(broker: Broker, subscribers: int, messages: int, qos: int) -> tuple
     sub.start()
     if not ready.wait(60):
         raise RuntimeError("subscribers did not connect")
-    pub = mp.Process(target=publisher_process, args=(broker.identity, messages, qos, start, results))
+    pub = mp.Process(target=publisher_process, args=(broker.identity, messages, qos, start, results, payload))
     pub.start()
     time.sleep(0.5)
     cpu_before = broker.cpu_seconds()

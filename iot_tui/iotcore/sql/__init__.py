@@ -12,18 +12,20 @@ Pure code shared by the local core's rules engine and the rules builder's dry ru
 from .context import EvalContext, ShadowGetter
 from .nodes import Select, SelectItem
 from .parser import SqlParseError
-from .rule import Rule, parse
+from .rule import Incoming, Rule, parse, prepare
 from .templates import substitute_template
 from .values import UNDEFINED
 
 __all__ = [
     "UNDEFINED",
     "EvalContext",
+    "Incoming",
     "Rule",
     "Select",
     "SelectItem",
     "ShadowGetter",
     "SqlParseError",
     "parse",
+    "prepare",
     "substitute_template",
 ]

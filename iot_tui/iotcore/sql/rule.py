@@ -16,7 +16,7 @@ from .nodes import Node, Select
 from .parser import SqlParseError, parse_statement
 from .values import load_json, to_bool
 
-__all__ = ["Rule", "parse"]
+__all__ = ["Incoming", "Rule", "parse", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,35 @@ class Rule:
         topic, ingested = rule_topic(context.topic)
         if not ingested and not self._matches(topic):
             return None
-        doc = load_json(payload)
-        scope = Scope(payload, context, topic)
+        return self._apply(load_json(payload), Scope(payload, context, topic))
+
+    def evaluate_prepared(self, incoming: Incoming) -> dict[str, Any] | bytes | None:
+        """`evaluate` for a message an engine prepared once for all the rules that read it."""
+        if not incoming.ingested and not self._matches(incoming.topic):
+            return None
+        return self._apply(incoming.doc, incoming.scope)
+
+    def _apply(self, doc: Any, scope: Scope) -> dict[str, Any] | bytes | None:
         if self._where is not None:
             verdict = self._where(doc, scope)
             if verdict is not True and to_bool(verdict) is not True:
                 return None
         return self._select(doc, scope)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message decoded once, with one scope (topic levels, one timestamp) for every rule."""
+
+    topic: str
+    ingested: bool
+    doc: Any
+    scope: Scope
+
+
+def prepare(payload: bytes, context: EvalContext) -> Incoming:
+    topic, ingested = rule_topic(context.topic)
+    return Incoming(topic, ingested, load_json(payload), Scope(payload, context, topic))
 
 
 def _never(topic: str) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from iot_tui.iotcore.shadow import ShadowError
-from iot_tui.iotcore.sql import EvalContext, Rule, SqlParseError, parse, substitute_template
+from iot_tui.iotcore.sql import EvalContext, Incoming, Rule, SqlParseError, parse, prepare, substitute_template
 from iot_tui.iotcore.topics import TopicError, basic_ingest_rule, validate_topic_name
 from iot_tui.local.core import CoreState, Message
 from iot_tui.local.shadows import ShadowService
@@ -91,11 +91,17 @@ class RulesEngine:
         if message.rule_hops >= MAX_RULE_HOPS:
             log.warning("rule loop stopped after %d hops at topic %s", message.rule_hops, message.topic)
             return
+        rules = self.rules(message.region)
+        if not rules:
+            return
         ingest = basic_ingest_rule(message.topic) if message.topic.startswith("$aws/rules/") else None
-        for compiled in self.rules(message.region):
+        # One context, one JSON decoding and one scope per message, however many rules read it.
+        context = self._context(message)
+        incoming = prepare(message.payload, context)
+        for compiled in rules:
             if ingest is not None and compiled.name != ingest[0]:
                 continue  # Basic Ingest names the one rule that runs
-            self.run(compiled, message)
+            self.run(compiled, message, context, incoming)
 
     def _context(self, message: Message) -> EvalContext:
         return EvalContext(
@@ -114,10 +120,9 @@ class RulesEngine:
         except ShadowError:
             return None
 
-    def run(self, compiled: CompiledRule, message: Message) -> None:
-        context = self._context(message)
+    def run(self, compiled: CompiledRule, message: Message, context: EvalContext, incoming: Incoming) -> None:
         try:
-            output = compiled.rule.evaluate(message.payload, context)
+            output = compiled.rule.evaluate_prepared(incoming)
         except Exception:  # an evaluator bug must not take the broker down with it
             log.exception("rule %s failed to evaluate on %s", compiled.name, message.topic)
             return
