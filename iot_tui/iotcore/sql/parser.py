@@ -9,6 +9,7 @@ are plain identifiers, so ``timestamp``, ``topic`` and ``value`` are fields unle
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Final
 
 from lark import Lark, Token, Transformer, v_args
@@ -324,14 +325,17 @@ class Statement:
     where: Node | None
 
 
-_PARSER: Final = Lark(
-    GRAMMAR,
-    parser="lalr",
-    lexer="contextual",
-    start=["start", "expr"],
-    transformer=_ToNodes(),
-    maybe_placeholders=True,
-)
+@cache
+def _parser() -> Lark:
+    """Built on first use: building the LALR tables costs a few hundred ms that startup need not pay."""
+    return Lark(
+        GRAMMAR,
+        parser="lalr",
+        lexer="contextual",
+        start=["start", "expr"],
+        transformer=_ToNodes(),
+        maybe_placeholders=True,
+    )
 
 _TERMINAL_TEXT: Final = {
     "NAME": "an identifier",
@@ -345,7 +349,7 @@ _TERMINAL_TEXT: Final = {
 def _describe_terminal(name: str) -> str:
     if name in _TERMINAL_TEXT:
         return _TERMINAL_TEXT[name]
-    pattern = _PARSER.get_terminal(name).pattern
+    pattern = _parser().get_terminal(name).pattern
     if pattern.type == "str":
         return f"'{pattern.value}'"
     return name.lstrip("_")
@@ -396,7 +400,7 @@ def _translate(exc: UnexpectedInput, text: str) -> SqlParseError:
 
 def _parse(text: str, start: str) -> Any:
     try:
-        return _PARSER.parse(text, start=start)
+        return _parser().parse(text, start=start)
     except UnexpectedInput as exc:
         raise _translate(exc, text) from None
 

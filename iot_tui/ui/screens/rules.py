@@ -101,7 +101,6 @@ class RulesView(AwsWidget):
         detail.can_focus = False  # Tab goes from the list straight to the builder
         offline = " (offline preview with iot-tui's evaluator, not AWS's)" if self.clients.target.kind == "aws" else ""
         self.query_one("#dry-title", Label).update(f"Dry run{offline}")
-        self.apply_template(rules.TEMPLATES[0])
 
     def focus_first(self) -> None:
         """The list when there are rules to pick from, else the builder's first field."""
@@ -114,6 +113,8 @@ class RulesView(AwsWidget):
     def activated(self) -> None:
         if not self._loaded:
             self._loaded = True
+            # Filled when first shown: checking SQL builds the parser, which startup need not wait for.
+            self.apply_template(rules.TEMPLATES[0])
             self.action_refresh()
 
     # -- the list --

@@ -1,0 +1,49 @@
+"""The app as tests build it: the same factory, a test-core target, a fixed clock and seed."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.worker import WorkerFailed
+
+from iot_tui.aws.core_process import fetch_health
+from iot_tui.aws.inspector import Inspector
+from iot_tui.aws.target import Target
+from iot_tui.local.server import LocalServer
+from iot_tui.ui.app import IoTApp, make_app
+
+NOW = 1_780_000_000.0
+SEED = 7
+SIZE = (120, 40)
+
+
+def ui_target(core: LocalServer, region: str) -> Target:
+    health = fetch_health("127.0.0.1", core.ports["http"], timeout=5)
+    assert health is not None
+    # Test cores listen on free ports; the label and the ports shown are pinned for snapshots.
+    return Target.local(health, region=region, display_name=f"local core (test, {region})", max_attempts=1,
+                        mqtt_port=8883, ws_port=8443)
+
+
+def build_app(core: LocalServer, region: str, cert_root: Path | None = None, **overrides) -> IoTApp:
+    """Durations are 0 ms (a constant timer) so the inspector renders the same every run."""
+    target = overrides.pop("target", None) or ui_target(core, region)
+    return make_app(target, clock=lambda: NOW, seed=SEED, inspector=Inspector(timer=lambda: 0.0, clock=lambda: NOW),
+                    cert_root=cert_root or Path("/nonexistent/iot-tui-test-certs"), **overrides)
+
+
+async def settle(pilot: Pilot, rounds: int = 4) -> None:
+    """Wait for workers, and for the workers their results start, to finish and render.
+
+    The footer recomposes after a focus change on a later refresh: the last pauses let it.
+    """
+    for _ in range(rounds):
+        # A failed worker is the app's to report (tests assert on its notification), not ours.
+        with contextlib.suppress(WorkerFailed):
+            await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    for _ in range(3):
+        await pilot.pause()
