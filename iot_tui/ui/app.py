@@ -72,6 +72,14 @@ class IoTApp(App[None]):
             super().__init__()
             self.account = account
 
+    class TargetResolved(Message):
+        """A new target is ready (and the local core process started for it, if any)."""
+
+        def __init__(self, target: Target, process: Any) -> None:
+            super().__init__()
+            self.target = target
+            self.process = process
+
     def __init__(self, target: Target, clock: Callable[[], float] = time.time, seed: int | None = None,
                  inspector: Inspector | None = None, cert_root: Path | None = None,
                  keymap: dict[str, str] | None = None) -> None:
@@ -84,6 +92,8 @@ class IoTApp(App[None]):
         self.cert_root = cert_root
         self.clients = target.connect(self.inspector)
         self._unsubscribe: Callable[[], None] | None = None
+        # Local cores this app started when the user switched target; stopped on exit.
+        self._core_processes: list[Any] = []
 
     @cached_property
     def mqtt_pool(self) -> ConnectionPool:
@@ -109,11 +119,17 @@ class IoTApp(App[None]):
         self.set_keymap(self.keymap)
         self.sub_title = self.target.label
         self.call_after_refresh(self._tab_activated)
+        self._follow_inspector()
+        if self.target.kind == "aws":
+            self.find_identity()
+
+    def _follow_inspector(self) -> None:
+        """The inspector panel shows every call so far, then each new one."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         inspector = self.query_one(ApiInspector)
         inspector.show(list(self.inspector.calls))
         self._unsubscribe = self.inspector.subscribe(inspector.record)
-        if self.target.kind == "aws":
-            self.find_identity()
 
     @on(TabbedContent.TabActivated, "#tabs")
     def _tab_activated(self) -> None:
@@ -128,6 +144,8 @@ class IoTApp(App[None]):
             self._unsubscribe()
         if "mqtt_pool" in self.__dict__:
             self.mqtt_pool.close_all()
+        for process in self._core_processes:
+            process.stop()
 
     @work(thread=True, group="identity", exclusive=True, exit_on_error=False, name="identity")
     def find_identity(self) -> None:
@@ -169,6 +187,7 @@ class IoTApp(App[None]):
             ("Show Registry", "Things, types, groups, certificates, endpoints", "show_tab('tab-registry')"),
             ("Show MQTT", "Connect, subscribe, publish and watch messages", "show_tab('tab-mqtt')"),
             ("Show Shadows", "A device shadow: desired, reported, delta, history, simulator", "show_tab('tab-shadows')"),
+            ("Switch target", "The local core, an endpoint URL, or real AWS (profile and region)", "switch_target"),
             ("Help: keys", "Every key binding", "help"),
         ]
 
@@ -191,6 +210,41 @@ class IoTApp(App[None]):
                 sections.append((f"{view.TITLE} pane", list(pane.BINDINGS)))
         sections.append(("Inspector", list(ApiInspector.BINDINGS)))
         self.push_screen(HelpScreen(sections))
+
+    def action_switch_target(self) -> None:
+        from iot_tui.ui.widgets.target_dialog import SwitchTargetScreen
+
+        self.push_screen(SwitchTargetScreen(self.target.label), self._target_chosen)
+
+    def _target_chosen(self, choice: Any) -> None:
+        if choice is not None:
+            self.resolve_new_target(choice)
+
+    @work(thread=True, group="target", exclusive=True, exit_on_error=False, name="switch target")
+    def resolve_new_target(self, choice: Any) -> None:
+        """May start a local core, or read AWS credentials: off the event loop."""
+        from iot_tui.aws.target import resolve_target
+
+        target, process = resolve_target(choice.kind == "aws", choice.profile, choice.region, choice.endpoint_url)
+        self.post_message(self.TargetResolved(target, process))
+
+    @on(TargetResolved)
+    async def _target_resolved(self, message: TargetResolved) -> None:
+        """Every view is rebuilt on the new target, so nothing from the old one lingers."""
+        if message.process is not None:
+            self._core_processes.append(message.process)
+        if "mqtt_pool" in self.__dict__:
+            self.mqtt_pool.close_all()
+            del self.__dict__["mqtt_pool"]
+        self.target = message.target
+        self.clients = message.target.connect(self.inspector)
+        self.sub_title = self.target.label
+        await self.recompose()
+        self._follow_inspector()
+        self.call_after_refresh(self._tab_activated)
+        if self.target.kind == "aws":
+            self.find_identity()
+        self.notify(f"Now working on {self.target.label}", title="Target switched")
 
     def action_doctor(self) -> None:
         from iot_tui.ui.screens.doctor import DoctorScreen
