@@ -8,15 +8,14 @@ a crash never leaves a torn key, and a key is never readable by others, not even
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iot_tui.assets import ASSETS_DIR
+from iot_tui.files import write_atomic
 
 if TYPE_CHECKING:
     from iot_tui.aws.target import Target
@@ -103,27 +102,6 @@ def target_ca(target: Target) -> CaFile | None:
         return CaFile(ca_name(target), Path(source).read_bytes())
     except OSError as error:
         raise DeviceFilesError(f"cannot read the CA file {source}: {error.strerror}") from None
-
-
-def write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Readers see the old or the new file, never a torn one; the mode is set before any byte."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def _paths(root: Path, thing: str, certificate_id: str) -> tuple[Path, Path, Path]:

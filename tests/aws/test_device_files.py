@@ -11,6 +11,7 @@ import pytest
 from iot_tui.aws import device_files
 from iot_tui.aws.device_files import DeviceFilesError
 from iot_tui.aws.target import Target
+from iot_tui.files import write_atomic
 
 CERT_ID = "a" * 64
 OTHER_ID = "b" * 64
@@ -57,8 +58,8 @@ def test_temp_file_has_the_final_mode_before_it_is_renamed(tmp_path, monkeypatch
         return real_replace(source, destination)
 
     monkeypatch.setattr(os, "replace", spy)
-    device_files.write_atomic(tmp_path / "k.key", b"secret", 0o600)
-    device_files.write_atomic(tmp_path / "k.crt", b"public", 0o644)
+    write_atomic(tmp_path / "k.key", b"secret", 0o600)
+    write_atomic(tmp_path / "k.crt", b"public", 0o644)
     assert seen == [(tmp_path, 0o600, b"secret"), (tmp_path, 0o644, b"public")]
 
 
