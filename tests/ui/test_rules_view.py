@@ -77,3 +77,32 @@ async def test_dry_run_says_why_a_message_does_not_match(core, region):
         view.query_one("#dry-topic", Input).value = "elsewhere/x"
         await pilot.press("f5")
         assert "does not match topic elsewhere/x" in str(view.query_one("#dry-result", Static).render())
+
+
+async def test_live_test_publishes_and_shows_the_republished_message(core, region):
+    from dataclasses import replace
+
+    from tests.ui.conftest import ui_target
+
+    # The live test really connects: give the app the test core's real WebSocket port.
+    target = replace(ui_target(core, region), ws_port=core.ports["ws"], mqtt_port=core.ports["mqtt"])
+    app = build_app(core, region, target=target)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_rules(pilot)
+        await pilot.press("f6")
+        await pilot.pause()
+        assert view.summaries == {}  # nothing saved yet: the live test says so and sends nothing
+
+        view.query_one("#rule-name", Input).value = "LiveTemperature"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("f6")
+        await settle(pilot)
+        result = str(view.query_one("#dry-result", Static).render())
+        assert "arrived on alerts/temperature/vehicle1" in result
+        assert '"temperature":35' in result.replace(" ", "")
+
+        view.query_one("#dry-payload").text = '{"temperature": 10}'
+        await pilot.press("f6")
+        await settle(pilot)
+        assert "No match" in str(view.query_one("#dry-result", Static).render())

@@ -35,6 +35,7 @@ class RulesView(AwsWidget):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save rule", id="rules-save"),
         Binding("f5", "dry_run", "Dry run", id="rules-dry-run"),
+        Binding("f6", "live_test", "Live test", id="rules-live-test"),
         Binding("ctrl+n", "new", "New rule", id="rules-new"),
         Binding("e", "edit", "Edit selected", id="rules-edit"),
         Binding("t", "toggle", "Enable/disable", id="rules-toggle"),
@@ -46,6 +47,13 @@ class RulesView(AwsWidget):
         def __init__(self, summaries: list[rules.RuleSummary]) -> None:
             super().__init__()
             self.summaries = summaries
+
+    class LiveTested(Message):
+        def __init__(self, expected_topic: str, outcome: str, arrived: bytes | None) -> None:
+            super().__init__()
+            self.expected_topic = expected_topic
+            self.outcome = outcome
+            self.arrived = arrived
 
     class RuleSaved(Message):
         def __init__(self, name: str, role_arn: str, replaced: bool) -> None:
@@ -274,6 +282,72 @@ class RulesView(AwsWidget):
         payload = self.query_one("#dry-payload", TextArea).text
         result = rules.dry_run(self.draft(), topic, payload, now_ms=int(self.app.clock() * 1000))
         self.query_one("#dry-result", Static).update(render_dry_run(result))
+
+    # -- live test --
+
+    def action_live_test(self) -> None:
+        """Publish the sample for real and watch the republish topic, over the shared MQTT connection."""
+        draft = self.draft()
+        summary = self.summaries.get(draft.name)
+        if summary is None or not summary.enabled:
+            self.notify("Save and enable the rule first: the live test runs the rule stored on the target.",
+                        severity="warning")
+            return
+        topic = self.query_one("#dry-topic", Input).value.strip()
+        payload = self.query_one("#dry-payload", TextArea).text
+        preview = rules.dry_run(draft, topic, payload)
+        if not preview.matched:
+            self.query_one("#dry-result", Static).update(render_dry_run(preview))
+            self.notify("The sample would not trigger the rule; the dry run says why.", severity="warning")
+            return
+        self.query_one("#dry-result", Static).update(f"Live test: publishing to {topic}...")
+        self.live_test(topic, payload.encode(), preview.previews[0].topic)
+
+    @work(thread=True, group="rules-live", exclusive=True, exit_on_error=False, name="rule live test")
+    def live_test(self, topic: str, payload: bytes, expected_topic: str) -> None:
+        import queue
+
+        from iot_tui.aws.mqtt import MessageReceived, MqttSettings, new_client_id
+
+        settings = MqttSettings.websocket(self.clients.target, new_client_id("iot-tui-rules"))
+        pool = self.app.mqtt_pool  # type: ignore[attr-defined]
+        connection = pool.acquire(settings)
+        arrived: queue.Queue[bytes] = queue.Queue()
+
+        def on_event(event: object) -> None:
+            if isinstance(event, MessageReceived) and event.topic == expected_topic:
+                arrived.put(event.payload)
+
+        remove = connection.add_listener(on_event)
+        try:
+            connection.connect()
+            subscribed = connection.subscribe(expected_topic, 1)
+            if not subscribed.ok:
+                self.post_message(self.LiveTested(expected_topic, f"cannot subscribe: {subscribed.reason}", None))
+                return
+            published = connection.publish(topic, payload, 1)
+            if not published.ok:
+                self.post_message(self.LiveTested(expected_topic, f"publish refused: {published.reason}", None))
+                return
+            try:
+                message = arrived.get(timeout=LIVE_WAIT_SECONDS)
+            except queue.Empty:
+                message = None
+            outcome = "arrived" if message is not None else f"nothing arrived in {LIVE_WAIT_SECONDS:g} s"
+            self.post_message(self.LiveTested(expected_topic, outcome, message))
+        finally:
+            remove()
+            pool.release(connection)
+
+    @on(LiveTested)
+    def _live_tested(self, message: LiveTested) -> None:
+        text = Text.assemble(("Live test: ", "bold"), f"{message.outcome} on {message.expected_topic}")
+        if message.arrived is not None:
+            text.append("\n" + message.arrived.decode(errors="replace"))
+        self.query_one("#dry-result", Static).update(text)
+
+
+LIVE_WAIT_SECONDS = 5.0
 
 
 def render_dry_run(result: rules.DryRun) -> Text:
