@@ -106,3 +106,21 @@ async def test_live_test_publishes_and_shows_the_republished_message(core, regio
         await pilot.press("f6")
         await settle(pilot)
         assert "No match" in str(view.query_one("#dry-result", Static).render())
+
+
+async def test_each_event_template_creates_its_rule(core, region):
+    from iot_tui.aws import rules
+
+    app = build_app(core, region)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_rules(pilot)
+        for template in rules.TEMPLATES:
+            view.query_one("#rule-template", Select).value = template.key
+            await pilot.pause()
+            view.query_one("#rule-name", Input).value = f"template_{template.key}"
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+        iot = client("iot", core, region)
+        stored = {r["ruleName"]: r["topicPattern"] for r in iot.list_topic_rules()["rules"]}
+        assert stored == {f"template_{t.key}": t.topic for t in rules.TEMPLATES}
+        assert iot.get_topic_rule(ruleName="template_motion")["rule"]["sql"].endswith("WHERE motion = 'detected'")
