@@ -65,16 +65,17 @@ class LocalServer:
             self.core = CoreState(self.config, store, ca)
             self.rules = RulesEngine(self.core)
             self.rules.attach()
+            self.broker = Broker(self.core)
+            self.ports["mqtt"] = await self.broker.listen_tls(self.config.host, self.config.mqtt_port)
+            self._websocket = WebSocketListener(self.broker)
+            self.ports["ws"] = await self._websocket.start(self.config.host, self.config.ws_port)
+            # HTTP last: its health answer names every port, so it must not answer before they exist.
             api = HttpApi(self.core, self.ports)
             self._runner = web.AppRunner(api.application(), access_log=None, handle_signals=False)
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.config.host, self.config.http_port, reuse_address=True)
             await site.start()
             self.ports["http"] = site._server.sockets[0].getsockname()[1]
-            self.broker = Broker(self.core)
-            self.ports["mqtt"] = await self.broker.listen_tls(self.config.host, self.config.mqtt_port)
-            self._websocket = WebSocketListener(self.broker)
-            self.ports["ws"] = await self._websocket.start(self.config.host, self.config.ws_port)
         except BaseException:
             await self.stop()
             raise

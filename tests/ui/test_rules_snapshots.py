@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.widgets import Input, TextArea
 
 from tests.ui.conftest import SIZE, build_app, settle
+from tests.ui.test_rules_view import open_rules
 
 
 def no_blink(pilot) -> None:
@@ -15,8 +16,7 @@ def no_blink(pilot) -> None:
 
 def test_rules_builder(snap_compare, core):
     async def run_before(pilot):
-        await pilot.press("6")
-        await settle(pilot)
+        await open_rules(pilot)
         no_blink(pilot)
         await pilot.pause()
 
@@ -25,9 +25,8 @@ def test_rules_builder(snap_compare, core):
 
 def test_rules_saved_and_dry_run(snap_compare, core):
     async def run_before(pilot):
-        await pilot.press("6")
-        await settle(pilot)
-        pilot.app.query_one("#rule-name", Input).value = "HighTemperature"
+        view = await open_rules(pilot)
+        view.query_one("#rule-name", Input).value = "HighTemperature"
         await pilot.press("ctrl+s")
         await settle(pilot)
         await pilot.press("f5")

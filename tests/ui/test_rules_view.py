@@ -13,9 +13,14 @@ from tests.ui.conftest import SIZE, build_app, settle
 
 
 async def open_rules(pilot) -> RulesView:
+    """Show the Rules tab and wait until its view is mounted and its first list has loaded."""
     await pilot.press("6")
-    await settle(pilot)
-    return pilot.app.query_one(RulesView)
+    for _ in range(100):
+        await settle(pilot, rounds=1)
+        views = pilot.app.query(RulesView)
+        if views and views.first().listed:
+            return views.first()
+    raise AssertionError("the Rules view did not load")
 
 
 async def test_build_save_dry_run_toggle_and_delete(core, region):

@@ -66,6 +66,7 @@ class RulesView(AwsWidget):
         super().__init__(id=id)
         self.summaries: dict[str, rules.RuleSummary] = {}
         self._loaded = False
+        self.listed = False  # the first ListTopicRules answer has arrived
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="rules-body"):
@@ -138,6 +139,7 @@ class RulesView(AwsWidget):
     @on(RulesLoaded)
     def _rules_loaded(self, message: RulesLoaded) -> None:
         self.summaries = {s.name: s for s in message.summaries}
+        self.listed = True
         table = self.query_one("#rules-table", DataTable)
         table.clear()
         for summary in message.summaries:
