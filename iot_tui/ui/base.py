@@ -22,6 +22,14 @@ class AwsFailed(Message):
         self.error = error
 
 
+class Loaded(Message):
+    """A view's data arrived from its worker; each view nests its own subclasses of it."""
+
+    def __init__(self, data: Any) -> None:
+        super().__init__()
+        self.data = data
+
+
 class AwsWidget(Widget):
     """A widget whose thread workers call boto3; it clears its loading state when they end."""
 

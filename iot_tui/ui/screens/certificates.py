@@ -19,7 +19,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.widgets import (
     DataTable,
     Input,
@@ -35,7 +34,7 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from iot_tui.aws import certs, fleet, policies, registry
-from iot_tui.ui.base import AwsWidget
+from iot_tui.ui.base import AwsWidget, Loaded
 from iot_tui.ui.widgets.dialogs import ConfirmScreen
 from iot_tui.ui.widgets.pickers import ChoiceScreen, TypeIdScreen
 
@@ -50,13 +49,6 @@ SIMULATED_ACTIONS = ("Connect", "Publish", "Subscribe", "Receive", "RetainPublis
                      "UpdateThingShadow")
 STATUS_STYLE = {"ACTIVE": "green", "INACTIVE": "yellow", "REVOKED": "red"}
 
-
-class Loaded(Message):
-    """A pane's data arrived from its worker."""
-
-    def __init__(self, data: Any) -> None:
-        super().__init__()
-        self.data = data
 
 
 def _date(value: Any) -> str:

@@ -12,19 +12,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Select, Static, TabbedContent, TabPane, Tree
 
 from iot_tui.aws import registry
-from iot_tui.ui.base import AwsWidget
-
-
-class Loaded(Message):
-    """A pane's data arrived from its worker."""
-
-    def __init__(self, data: Any) -> None:
-        super().__init__()
-        self.data = data
+from iot_tui.ui.base import AwsWidget, Loaded
 
 
 class ThingsPane(AwsWidget):
