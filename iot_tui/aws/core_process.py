@@ -37,14 +37,20 @@ class CoreStartError(RuntimeError):
     """The core did not come up; the message carries the end of its log."""
 
 
-def fetch_health(host: str = DEFAULT_HOST, port: int = DEFAULT_HTTP_PORT, timeout: float = 0.5) -> dict | None:
-    """The health answer of an iot-tui core on host:port, or None when nothing (or something else) answers."""
+def get_json(url: str, timeout: float) -> dict | None:
+    """A JSON object from one of the core's own endpoints; None when nothing answers, or not with one."""
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}{HEALTH_PATH}", timeout=timeout) as answer:
-            health = json.loads(answer.read())
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            body = json.loads(answer.read())
     except (OSError, ValueError):
         return None
-    return health if isinstance(health, dict) and health.get("service") == "iot-tui local core" else None
+    return body if isinstance(body, dict) else None
+
+
+def fetch_health(host: str = DEFAULT_HOST, port: int = DEFAULT_HTTP_PORT, timeout: float = 0.5) -> dict | None:
+    """The health answer of an iot-tui core on host:port, or None when nothing (or something else) answers."""
+    health = get_json(f"http://{host}:{port}{HEALTH_PATH}", timeout)
+    return health if health is not None and health.get("service") == "iot-tui local core" else None
 
 
 def health_of_url(url: str, timeout: float = 0.5) -> dict | None:

@@ -70,7 +70,7 @@ class LocalServer:
             self._websocket = WebSocketListener(self.broker)
             self.ports["ws"] = await self._websocket.start(self.config.host, self.config.ws_port)
             # HTTP last: its health answer names every port, so it must not answer before they exist.
-            api = HttpApi(self.core, self.ports)
+            api = HttpApi(self.core, self.ports, self.broker.journal)
             self._runner = web.AppRunner(api.application(), access_log=None, handle_signals=False)
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.config.host, self.config.http_port, reuse_address=True)

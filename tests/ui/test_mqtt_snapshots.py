@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Input, Select, TextArea
 
 from iot_tui.aws.device_files import save_device_files, target_ca
 from iot_tui.aws.mqtt import MessageReceived
+from iot_tui.aws.core_log import CoreLogEntry
 from iot_tui.aws.mqtt_diagnose import Step
 from iot_tui.ui.screens.mqtt import MqttView
 from tests.ui.conftest import NOW, SIZE, build_app, settle, ui_target
@@ -113,6 +114,15 @@ def test_mqtt_diagnostics(snap_compare, core, tmp_path):
             Step("TLS handshake", False, "the server closed the connection after the handshake",
                  "the certificate is not ACTIVE", "Set it ACTIVE in the Certificates tab", ms=12.0),
             Step("MQTT CONNECT", None, "skipped: an earlier step failed"),
+        ], [
+            CoreLogEntry(NOW - 60, "INFO", "Connect", "Success", "CONNECT accepted: MQTT 5, principal 3f1c9a, "
+                         "keep-alive 30 s, new session", "127.0.0.1:50310", "thermostat-1", "3f1c9a"),
+            CoreLogEntry(NOW - 5, "INFO", "Disconnect", "Failure", "disconnected (CONNECTION_LOST)",
+                         "127.0.0.1:50310", "thermostat-1", "3f1c9a"),
+            CoreLogEntry(NOW - 2, "WARNING", "TLS", "Failure", "TLS handshake failed: TLSV1_ALERT_UNKNOWN_CA",
+                         "127.0.0.1:50311", "", ""),
+            CoreLogEntry(NOW, "WARNING", "TLS", "Failure", "refused: certificate 3f1c9a is INACTIVE, not ACTIVE",
+                         "127.0.0.1:50312", "", "3f1c9a"),
         ]))
         await settle(pilot)
 

@@ -18,7 +18,7 @@ from iot_tui.aws.target import Target
 from iot_tui.ui.screens.mqtt import MqttView
 from iot_tui.ui.widgets.mqtt_forms import ExportScreen, PublishForm
 from tests.aws.mqtt_support import require_listener
-from tests.conftest import client
+from tests.conftest import client, start_core
 from tests.ui.conftest import SIZE, build_app, settle
 
 DENY_FORBIDDEN = {
@@ -221,6 +221,13 @@ async def test_policy_refusal_is_shown_on_the_row_and_the_publish(core, region, 
         view.query_one("#sub-filter", Input).value = "a/#/b"
         await pilot.pause()
         assert "#" in str(view.query_one("#sub-problem", Static).render())
+        # F7 on a live connection: the steps pass, and the core's journal says what it refused
+        await pilot.press("f7")
+        await wait_until(pilot, lambda: view.core_log is not None, limit=20)
+        shown = str(view.query_one("#mqtt-diagnostics", Static).render())
+        assert "already connected through the shared connection" in shown
+        assert "Subscribe Failure  iot:Subscribe is not allowed on 'forbidden/#'" in shown
+        assert "Publish-In Failure  iot:Publish is not allowed on 'forbidden/x'" in shown
 
 
 async def test_inactive_certificate_fails_and_diagnostics_say_why(core, region, tmp_path):
@@ -241,6 +248,10 @@ async def test_inactive_certificate_fails_and_diagnostics_say_why(core, region, 
         assert failed and failed[0].fix
         shown = str(view.query_one("#mqtt-diagnostics", Static).render())
         assert "✗" in shown and "fix" in shown
+        # the core's own reason, from its journal for this certificate
+        assert view.core_log and any("is INACTIVE" in entry.message for entry in view.core_log)
+        assert "Local core log for this client" in shown
+        assert f"TLS Failure  refused: certificate {certificate_id} is INACTIVE, not ACTIVE" in shown
 
 
 async def test_websocket_with_the_targets_keys_and_mqtt_311(core, region, tmp_path):
@@ -272,3 +283,31 @@ async def test_websocket_with_the_targets_keys_and_mqtt_311(core, region, tmp_pa
         # user properties need MQTT 5: refused by the form, before anything is sent
         view.query_one("#pub-props", Input).value = "source=tui"
         assert "MQTT 5" in await publish(pilot, view, "ws/hello", "text", "x")
+
+
+async def test_reconnects_and_restores_subscriptions_after_the_broker_restarts(tmp_path):
+    """A core of this test's own: stopped under a live pane, started again on the same ports."""
+    data_dir = tmp_path / "restart-core"
+    server = start_core(data_dir)
+    try:
+        ports = dict(server.ports)
+        target = live_target(server, "us-east-1")
+        make_device(server, "us-east-1", target, tmp_path / "certs", "restarter")
+        app = build_app(server, "us-east-1", cert_root=tmp_path / "certs", target=target)
+        async with app.run_test(size=SIZE) as pilot:
+            view = await connected_view(pilot)
+            await subscribe(pilot, view, "restart/#")
+            assert status(view, "restart/#") == "granted QoS 1"
+
+            server.stop_thread()
+            await wait_until(pilot, lambda: "reconnecting" in str(view.query_one("#mqtt-status").render()))
+            assert status(view, "restart/#") == "lost: restored on reconnect"
+            server = start_core(data_dir, http_port=ports["http"], mqtt_port=ports["mqtt"], ws_port=ports["ws"])
+
+            await wait_until(pilot, lambda: status(view, "restart/#") == "granted QoS 1 (restored)", limit=30)
+            line = str(view.query_one("#mqtt-status").render())
+            assert line.startswith("connected") and "reconnects 1" in line
+            client("iot-data", server, "us-east-1").publish(topic="restart/after", qos=1, payload=b"again")
+            await wait_until(pilot, lambda: any(r[2] == "restart/after" for r in rows(view)))
+    finally:
+        server.stop_thread()

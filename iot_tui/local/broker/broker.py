@@ -51,6 +51,7 @@ from iot_tui.local.broker.auth import (
     active_certificates,
 )
 from iot_tui.local.broker.codec import MQTT_5, ProtocolError
+from iot_tui.local.broker.journal import Journal
 from iot_tui.local.broker.persist import SessionStore
 from iot_tui.local.broker.sessions import MAX_QUEUED, Outgoing, Session
 from iot_tui.local.broker.tls import TrustLoader, certificate_id, server_context, start_tls_compact
@@ -121,6 +122,12 @@ class Connection(asyncio.Protocol):
         self._last_seen = 0.0
         self._timer: asyncio.TimerHandle | None = None
 
+    def note(self, level: int, event_type: str, message: str, status: str | None = None) -> None:
+        """Journal an event of this connection (and log it)."""
+        principal = self.principal.principal_id if self.principal is not None else ""
+        self.broker.journal.record(level, event_type, message, peer=self.peer, client_id=self.client_id,
+                                   principal=principal, status=status)
+
     # -- transport callbacks --
 
     def attach(self, transport: asyncio.BaseTransport, principal: Principal) -> None:
@@ -149,13 +156,14 @@ class Connection(asyncio.Protocol):
                 if self.closed:
                     return
         except ProtocolError as error:
-            log.info("client %r (%s) sent a bad packet: %s", self.client_id, self.peer, error)
+            self.note(logging.WARNING, "Disconnect", f"malformed or out-of-order packet: {error}")
             self.close(error.reason_code, "CLIENT_ERROR")
         except Disconnect as error:
-            log.info("disconnecting client %r (%s): %s", self.client_id, self.peer, error)
+            self.note(logging.WARNING, "Disconnect", f"disconnected by the broker: {error}")
             self.close(error.reason_code, error.event_reason)
         except Exception:  # a bug here ends this connection, never the broker
             log.exception("client %r (%s): internal error", self.client_id, self.peer)
+            self.note(logging.ERROR, "Disconnect", "internal error in the local core (see its log)")
             self.close(codec.IMPLEMENTATION_SPECIFIC, "SERVER_INITIATED_DISCONNECT")
 
     def eof_received(self) -> bool:
@@ -201,7 +209,7 @@ class Connection(asyncio.Protocol):
 
     def _check_connect(self) -> None:
         if self.session is None and not self.closed:
-            log.info("client at %s sent no CONNECT within %ss", self.peer, CONNECT_TIMEOUT)
+            self.note(logging.WARNING, "Connect", f"no CONNECT packet within {CONNECT_TIMEOUT:g} s")
             self.close(codec.MALFORMED_PACKET)
 
     def _check_keep_alive(self) -> None:
@@ -210,7 +218,8 @@ class Connection(asyncio.Protocol):
         limit = self.keep_alive * 1.5
         idle = self.broker.loop.time() - self._last_seen
         if idle >= limit:
-            log.info("client %r: keep-alive expired after %.1fs", self.client_id, idle)
+            self.note(logging.WARNING, "Disconnect",
+                      f"keep-alive expired: nothing received for {idle:.1f} s (keep-alive {self.keep_alive} s)")
             self.close(codec.KEEP_ALIVE_TIMEOUT, "MQTT_KEEP_ALIVE_TIMEOUT")
             return
         self._timer = self.broker.loop.call_later(limit - idle, self._check_keep_alive)
@@ -365,6 +374,7 @@ class Broker:
         self.tls = server_context(core.ca)
         self.trust = TrustLoader(self.tls, core.store)
         self.persisted = SessionStore(core.store)
+        self.journal = Journal(self.config.clock)
         for session, left in self.persisted.load(self.config.clock()):
             self.sessions[(session.region, session.client_id)] = session
             trie = self.tries.setdefault(session.region, TopicTrie())
@@ -393,7 +403,7 @@ class Broker:
         try:
             tls_transport = await start_tls_compact(transport, connection, self.tls)
         except (ssl.SSLError, OSError, TimeoutError, ConnectionError) as error:
-            log.warning("TLS handshake with %s failed: %s", peer, _reason(error))
+            self.journal.record(logging.WARNING, "TLS", f"TLS handshake failed: {_reason(error)}", peer=peer)
             transport.abort()
             return
         ssl_object = tls_transport.get_extra_info("ssl_object")
@@ -406,22 +416,23 @@ class Broker:
 
     def _certificate_principal(self, der: bytes | None, peer: str) -> Principal | None:
         if der is None:
-            log.warning("refused %s: no client certificate", peer)
+            self.journal.record(logging.WARNING, "TLS", "refused: the client sent no certificate", peer=peer)
             return None
         cert_id = certificate_id(der)
         store = self.core.store
         record = store.certificate_by_id(cert_id)
+        why = None
         if record is None:
-            log.warning("refused %s: certificate %s is not registered", peer, cert_id)
-            return None
-        if record.status != "ACTIVE":
-            log.warning("refused %s: certificate %s is %s", peer, cert_id, record.status)
-            return None
-        if record.ca_certificate_id:
+            why = f"certificate {cert_id} is not registered in this core (any region)"
+        elif record.status != "ACTIVE":
+            why = f"certificate {cert_id} is {record.status}, not ACTIVE"
+        elif record.ca_certificate_id:
             ca = store.ca_certificate(record.region, record.ca_certificate_id)
             if ca is not None and ca.status != "ACTIVE":
-                log.warning("refused %s: the CA of certificate %s is %s", peer, cert_id, ca.status)
-                return None
+                why = f"the CA {record.ca_certificate_id} of certificate {cert_id} is {ca.status}"
+        if why is not None or record is None:  # (record is None implies why; this tells the type checker)
+            self.journal.record(logging.WARNING, "TLS", f"refused: {why}", peer=peer, principal=cert_id)
+            return None
         return Principal(record.region, self.config.account_id, cert_id, record.arn, der)
 
     def audit_certificates(self) -> None:
@@ -433,8 +444,8 @@ class Broker:
             principal = conn.principal
             assert principal is not None
             if (principal.region, principal.principal_id) not in active:
-                log.warning("disconnecting client %r (%s): certificate %s is no longer ACTIVE",
-                            conn.client_id, conn.peer, principal.principal_id)
+                conn.note(logging.WARNING, "Disconnect",
+                          f"certificate {principal.principal_id} is no longer ACTIVE: connection closed")
                 conn.close(codec.NOT_AUTHORIZED, "AUTHORIZATION_ERROR")
         if not self.stopping:
             self._audit = self.loop.call_later(CERTIFICATE_AUDIT_SECONDS, self.audit_certificates)
@@ -472,6 +483,7 @@ class Broker:
                 self._refuse(conn, codec.CLIENT_ID_NOT_VALID, "empty client id with a persistent session")
                 return
             client_id = assigned = f"auto-{uuid.uuid4()}"
+        conn.client_id = client_id  # the journal names the client from here on, refused or not
         if len(client_id.encode()) > MAX_CLIENT_ID_BYTES:
             self._refuse(conn, codec.CLIENT_ID_NOT_VALID, f"client id longer than {MAX_CLIENT_ID_BYTES} bytes")
             return
@@ -514,7 +526,9 @@ class Broker:
         session = self.sessions.get(key)
         if session is not None and session.connection is not None:
             old = session.connection
-            log.info("client id %r connected again from %s: disconnecting %s", client_id, conn.peer, old.peer)
+            old.note(logging.WARNING, "Disconnect",
+                     f"the same client id connected again from {conn.peer}: this connection is taken over "
+                     "(DUPLICATE_CLIENTID)")
             old.close(codec.SESSION_TAKEN_OVER, "DUPLICATE_CLIENTID")
             session = self.sessions.get(key)
         if session is not None and packet.clean_start:
@@ -554,8 +568,9 @@ class Broker:
             if expiry != requested:
                 properties[codec.SESSION_EXPIRY_INTERVAL] = int(expiry)
         conn.send(codec.encode(codec.Connack(present, codec.SUCCESS, properties), conn.version))
-        log.info("client %r connected from %s (MQTT %s, principal %s)", client_id, conn.peer,
-                 "5" if v5 else "3.1.1", conn.principal.principal_id)
+        conn.note(logging.INFO, "Connect",
+                  f"CONNECT accepted: MQTT {'5' if v5 else '3.1.1'}, principal {conn.principal.principal_id}, "
+                  f"keep-alive {keep_alive} s, {'session present' if present else 'new session'}")
         version = self.versions.get(key, 0) + 1
         self.versions[key] = version
         self._event(conn, presence_topic("connected", client_id), {
@@ -565,7 +580,7 @@ class Broker:
             conn.resume_session()
 
     def _refuse(self, conn: Connection, reason: int, why: str) -> None:
-        log.warning("refused CONNECT from %s (client %r): %s", conn.peer, conn.client_id, why)
+        conn.note(logging.WARNING, "Connect", f"CONNECT refused: {why}")
         code = reason if conn.version == MQTT_5 else codec.v3_connack_code(reason)
         conn.send(codec.encode(codec.Connack(False, code), conn.version))
         conn.close(event_reason="AUTHORIZATION_ERROR")
@@ -606,9 +621,11 @@ class Broker:
             session.connection = None
         session.auth = conn.auth  # a persistent session's deliveries are checked while offline
         if session.dropped:
-            log.info("client %r: %d messages were dropped (slow reader or full queue)",
-                     conn.client_id, session.dropped)
+            conn.note(logging.WARNING, "Publish-Out",
+                      f"{session.dropped} messages were dropped (slow reader or full queue)")
             session.dropped = 0
+        conn.note(logging.INFO, "Disconnect", f"disconnected ({conn.disconnect_reason})",
+                  status="Success" if conn.client_initiated else "Failure")
         will = conn.will
         if will is not None and not self.stopping and conn.auth.allowed(PUBLISH, will.topic):
             retain = will.retain and conn.auth.allowed(RETAIN_PUBLISH, will.topic)
@@ -709,7 +726,7 @@ class Broker:
         if denied is not None:
             if not v5:  # AWS ends an MQTT 3.1.1 connection that publishes without permission
                 raise Disconnect(codec.NOT_AUTHORIZED, denied, "AUTHORIZATION_ERROR")
-            log.info("client %r: %s", conn.client_id, denied)
+            conn.note(logging.WARNING, "Publish-In", f"{denied}: PUBACK 0x87 Not authorized")
             if packet.qos:
                 conn.send(codec.encode(codec.Puback(packet.packet_id or 0, codec.NOT_AUTHORIZED), MQTT_5))
             return
@@ -766,11 +783,11 @@ class Broker:
                 if not reserved_subscribe_allowed(topic_filter):
                     raise TopicError("reserved topic filter", topic_filter)
             except TopicError as error:
-                log.info("client %r: bad filter: %s", conn.client_id, error)
+                conn.note(logging.WARNING, "Subscribe", f"bad topic filter: {error}")
                 code = codec.TOPIC_FILTER_INVALID
             else:
                 if not auth.allowed(SUBSCRIBE, topic_filter):
-                    log.info("client %r: iot:Subscribe is not allowed on %r", conn.client_id, topic_filter)
+                    conn.note(logging.WARNING, "Subscribe", f"iot:Subscribe is not allowed on {topic_filter!r}")
                     code = codec.NOT_AUTHORIZED
                 elif (topic_filter not in session.subscriptions
                       and len(session.subscriptions) >= MAX_SUBSCRIPTIONS_PER_CONNECTION):
@@ -889,5 +906,7 @@ def _reason(error: BaseException) -> str:
         return error.reason or str(error)
     if isinstance(error, TimeoutError):
         return "handshake timed out"
+    if isinstance(error, ConnectionError | asyncio.IncompleteReadError):
+        return "the client closed the connection before the handshake ended (a port check, or it gave up)"
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 

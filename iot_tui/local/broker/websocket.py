@@ -23,8 +23,6 @@ from iot_tui.local.broker.auth import Principal
 from iot_tui.local.broker.broker import Broker, Connection
 from iot_tui.local.broker.tls import server_context
 
-log = logging.getLogger("iot_tui.local.broker")
-
 WS_PATH = "/mqtt"
 SIGNING_SERVICE = "iotdevicegateway"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -38,6 +36,11 @@ class SignatureError(Exception):
 
 def _uri_encode(text: str) -> str:
     return quote(text, safe="-_.~")
+
+
+def _access_key(query: str) -> str:
+    """The access key a presigned request names, when it names one (to attribute a refusal)."""
+    return dict(parse_qsl(query)).get("X-Amz-Credential", "").split("/")[0]
 
 
 def presigned_principal(query: str, headers: Mapping[str, str], method: str, path: str, *, account_id: str,
@@ -181,7 +184,8 @@ class WebSocketListener:
                 secret=config.secret_access_key if config.strict_auth else None,
             )
         except SignatureError as error:
-            log.warning("refused WebSocket from %s: %s", peer, error)
+            self.broker.journal.record(logging.WARNING, "Connect", f"WebSocket upgrade refused (403): {error}",
+                                       peer=peer, principal=_access_key(request.query_string))
             return web.Response(status=403, text=str(error))
         ws = web.WebSocketResponse(protocols=("mqtt",), max_msg_size=0, autoping=True)
         await ws.prepare(request)
@@ -195,7 +199,7 @@ class WebSocketListener:
                     if connection.closed:
                         break
                 elif message.type in (WSMsgType.TEXT, WSMsgType.ERROR):
-                    log.info("WebSocket client %s sent a non-binary frame; closing", peer)
+                    connection.note(logging.WARNING, "Disconnect", "sent a non-binary WebSocket frame: closing")
                     break
         finally:
             connection.connection_lost(None)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import inspect
 import logging
 import uuid
+from urllib.parse import parse_qs
 
 from aiohttp import web
 
 from iot_tui import __version__
 from iot_tui.local import auth
+from iot_tui.local.broker.journal import JOURNAL_SIZE, Journal
 from iot_tui.local.core import CoreState
 from iot_tui.local.http import handlers as _handlers  # noqa: F401 - registers every operation
 from iot_tui.local.http import query, restjson
@@ -22,6 +24,8 @@ log = logging.getLogger("iot_tui.local.http")
 SIGNING_NAMES = {"iot": "iot", "iotdata": "iot-data", "sts": "sts", "iam": "iam"}
 REST_SERVICES = ("iot", "iot-data")
 HEALTH_PATH = "/_iot_tui/health"
+# The broker's journal for one client: ?clientId=&principalId=&limit=
+CLIENT_LOG_PATH = "/_iot_tui/clients/log"
 
 
 def _to_web(response: restjson.Response, request_id: str) -> web.Response:
@@ -31,9 +35,10 @@ def _to_web(response: restjson.Response, request_id: str) -> web.Response:
 
 
 class HttpApi:
-    def __init__(self, core: CoreState, ports: dict[str, int]):
+    def __init__(self, core: CoreState, ports: dict[str, int], journal: Journal | None = None):
         self.core = core
         self.ports = ports
+        self.journal = journal
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=8 * 1024 * 1024)
@@ -53,10 +58,23 @@ class HttpApi:
             "caFile": str(self.core.ca.ca_cert_path),
         }
 
+    def client_log(self, query_string: str) -> web.Response:
+        params = {key: values[-1] for key, values in parse_qs(query_string).items()}
+        if not params.get("clientId") and not params.get("principalId"):
+            return web.json_response({"message": "give clientId or principalId"}, status=400)
+        limit = params.get("limit", "50")
+        if not limit.isdigit() or not 0 < int(limit) <= JOURNAL_SIZE:
+            return web.json_response({"message": f"limit must be 1..{JOURNAL_SIZE}, not {limit!r}"}, status=400)
+        entries = [] if self.journal is None else self.journal.for_client(
+            params.get("clientId", ""), params.get("principalId", ""), int(limit))
+        return web.json_response({"entries": [entry.to_json() for entry in entries]})
+
     async def handle(self, request: web.Request) -> web.Response:
         raw_path = request.rel_url.raw_path
         if raw_path == HEALTH_PATH:
             return web.json_response(self.health())
+        if raw_path == CLIENT_LOG_PATH:
+            return self.client_log(request.rel_url.raw_query_string)
         request_id = str(uuid.uuid4())
         body = await request.read()
         headers = {k.lower(): v for k, v in request.headers.items()}

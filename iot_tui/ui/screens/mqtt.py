@@ -25,7 +25,9 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label, Sparkline, Static, TabbedContent, TabPane
 
+from iot_tui.aws.core_log import CoreLogEntry, client_log
 from iot_tui.aws.device_files import ca_name, list_device_folders
+from iot_tui.aws.mqtt import Connected as MqttConnected  # the view has a Connected message of its own
 from iot_tui.aws.mqtt import (
     ConnectionFailed,
     Disconnected,
@@ -58,8 +60,8 @@ from iot_tui.ui.widgets.mqtt_messages import (
     TopicTreeView,
     clock_time,
     render_detail,
+    render_diagnosis,
     render_status,
-    render_steps,
     short_payload,
 )
 
@@ -114,9 +116,12 @@ class MqttView(AwsWidget):
             self.result = result
 
     class Diagnosed(Message):
-        def __init__(self, steps: list[Step]) -> None:
+        """The steps' results, and on a local core its journal for this client (None elsewhere)."""
+
+        def __init__(self, steps: list[Step], core_log: list[CoreLogEntry] | None = None) -> None:
             super().__init__()
             self.steps = steps
+            self.core_log = core_log
 
     class Exported(Message):
         def __init__(self, path: Path, count: int) -> None:
@@ -133,6 +138,7 @@ class MqttView(AwsWidget):
         self.newest_first = True
         self.note = ""
         self.steps: list[Step] = []
+        self.core_log: list[CoreLogEntry] | None = None
         self.selected_seq: int | None = None
         self._remove_listener: Any = None
         self._dirty = False
@@ -293,9 +299,13 @@ class MqttView(AwsWidget):
     @on(Released)
     def _released(self) -> None:
         self.note = "disconnected"
-        for topic_filter in self.query_one(SubscriptionsPanel).rows:
-            self.query_one(SubscriptionsPanel).set_status(topic_filter, "waiting for a connection")
+        self._subscriptions_waiting("waiting for a connection")
         self._show_status()
+
+    def _subscriptions_waiting(self, status: str) -> None:
+        panel = self.query_one(SubscriptionsPanel)
+        for topic_filter in panel.rows:
+            panel.set_status(topic_filter, status)
 
     def on_unmount(self) -> None:
         if self.connection is not None:
@@ -322,16 +332,23 @@ class MqttView(AwsWidget):
         except ValueError as error:
             self.post_message(self.Diagnosed([Step("Settings", False, str(error))]))
             return
-        self.post_message(self.Diagnosed(diagnose(settings, pool=self.app.mqtt_pool)))  # type: ignore[attr-defined]
+        self._diagnose(settings)
 
     @work(thread=True, group="mqtt-diagnose", exclusive=True, exit_on_error=False, name="MQTT diagnose")
     def run_diagnosis(self, settings: MqttSettings) -> None:
-        self.post_message(self.Diagnosed(diagnose(settings, pool=self.app.mqtt_pool)))  # type: ignore[attr-defined]
+        self._diagnose(settings)
+
+    def _diagnose(self, settings: MqttSettings) -> None:
+        """Blocking: the steps, then what the core itself logged about this client (after the steps,
+        so their own refusals are in it)."""
+        steps = diagnose(settings, pool=self.app.mqtt_pool)  # type: ignore[attr-defined]
+        self.post_message(self.Diagnosed(steps, client_log(self.clients.target, settings)))
 
     @on(Diagnosed)
     def _diagnosed(self, message: Diagnosed) -> None:
         self.steps = message.steps
-        self.query_one("#mqtt-diagnostics", Static).update(render_steps(message.steps))
+        self.core_log = message.core_log
+        self.query_one("#mqtt-diagnostics", Static).update(render_diagnosis(message.steps, message.core_log))
 
     # -- subscriptions --
 
@@ -359,7 +376,8 @@ class MqttView(AwsWidget):
         panel = self.query_one(SubscriptionsPanel)
         if result.ok:
             self.subscribed[result.topic_filter] = result.qos
-            panel.set_status(result.topic_filter, f"granted QoS {result.granted_qos}")
+            restored = " (restored)" if result.restored else ""
+            panel.set_status(result.topic_filter, f"granted QoS {result.granted_qos}{restored}")
         else:
             panel.set_status(result.topic_filter, f"refused: {result.reason}. {result.hint}".strip())
 
@@ -442,8 +460,12 @@ class MqttView(AwsWidget):
                     self._dirty = True
             elif isinstance(event, SubscriptionResult) and event.restored:
                 self.post_message(self.Subscribed(event))
+            elif isinstance(event, MqttConnected) and event.reconnect:
+                self.note = "reconnected: restoring subscriptions"
             elif isinstance(event, ConnectionFailed | Disconnected):
-                self.note = event.reason
+                self.note = f"{event.reason}; reconnecting" if event.will_retry else event.reason
+                if event.will_retry:
+                    self._subscriptions_waiting("lost: restored on reconnect")
         if self._dirty:
             if self.log_buffer.paused:
                 self._show_log_state()  # the count of what waits for resume

@@ -13,6 +13,7 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Tree
 
+from iot_tui.aws.core_log import CoreLogEntry
 from iot_tui.aws.json_diff import diff
 from iot_tui.aws.mqtt import MqttStats
 from iot_tui.aws.mqtt_diagnose import Step
@@ -76,6 +77,28 @@ def render_detail(entry: LoggedMessage, previous: LoggedMessage | None) -> Conte
     same = "same payload" if previous.message.payload == message.payload else "payload differs"
     parts.append((f"previous #{previous.seq}: {same}", "dim"))
     return Content.assemble(*parts)
+
+
+def render_diagnosis(steps: list[Step], core_log: list[CoreLogEntry] | None) -> Content:
+    """The steps, then (local core only) what the core logged about this client."""
+    if core_log is None:
+        return render_steps(steps)
+    return Content.assemble(render_steps(steps), "\n\n", render_core_log(core_log))
+
+
+def render_core_log(entries: list[CoreLogEntry]) -> Content:
+    """The core's journal for this client, as AWS IoT logs name events (eventType, status)."""
+    parts: list[str | tuple[str, str]] = [("Local core log for this client", "bold"), "\n"]
+    if not entries:
+        parts.append(("  nothing logged for this client id or certificate yet", "dim"))
+    for entry in entries:
+        style = "$success" if entry.status == "Success" else "$error" if entry.level != "INFO" else "$warning"
+        parts += [(f"  {clock_time(entry.time)} ", "dim"), (f"{entry.event_type} {entry.status}", style),
+                  f"  {entry.message}"]
+        if not entry.attributed:
+            parts.append((f"  (from {entry.peer}, before it named itself: may be another client)", "dim"))
+        parts.append("\n")
+    return Content.assemble(*parts).rstrip()
 
 
 def render_steps(steps: list[Step]) -> Content:
