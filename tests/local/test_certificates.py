@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from iot_tui.core_defaults import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from iot_tui.iotcore.x509 import (
     DEVICE_CERT_NOT_AFTER,
     generate_key,
@@ -28,7 +29,6 @@ from iot_tui.iotcore.x509 import (
     self_signed_certificate,
     sign_certificate,
 )
-from iot_tui.local.config import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from iot_tui.local.store.base import StoreBase
 from iot_tui.local.store.certificates import AttachmentCounts, CertificateQueries
 from tests.conftest import NO_RETRY, client, error_code, http_status
@@ -913,7 +913,9 @@ def test_store_lookups_for_the_broker_and_other_families(iot, core, region):
 
     assert store.certificate_arn_exists(region, created["certificateArn"])
     assert not store.certificate_arn_exists(f"{region}-nowhere", created["certificateArn"])
-    assert not store.certificate_arn_exists(region, created["certificateArn"][:-1] + "0")
+    arn = created["certificateArn"]
+    other_id_arn = arn[:-1] + ("1" if arn.endswith("0") else "0")  # always a different id
+    assert not store.certificate_arn_exists(region, other_id_arn)
 
 
 # ---------------------------------------------------------------------------- AWS CLI

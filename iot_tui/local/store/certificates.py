@@ -20,10 +20,11 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 # Where a page ends: (creation date, insertion sequence) of its last row.
 Position = tuple[float, int]
+Record = TypeVar("Record")
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,15 @@ class CACertificateRecord:
 
 
 @dataclass(frozen=True)
+class PageRequest:
+    """Which page a List* call asks for: its order, its size, and where the last page ended."""
+
+    ascending: bool
+    limit: int
+    after: Position | None = None
+
+
+@dataclass(frozen=True)
 class AttachmentCounts:
     """How many things and policies hold a principal (read from other families' tables)."""
 
@@ -100,20 +110,6 @@ def _ca_certificate(row: sqlite3.Row) -> CACertificateRecord:
     values["registration_config"] = json.loads(config) if config is not None else None
     values["tags"] = json.loads(values["tags"])
     return CACertificateRecord(**values)
-
-
-def _page_clause(ascending: bool, after: Position | None) -> tuple[str, list[Any]]:
-    """The keyset condition that resumes after `after`, and the ORDER BY.
-
-    The position is carried in the marker rather than looked up, so deleting the row a marker
-    points at does not end the listing.
-    """
-    order = "ASC" if ascending else "DESC"
-    order_by = f"ORDER BY created {order}, seq {order}"
-    if after is None:
-        return order_by, []
-    compare = ">" if ascending else "<"
-    return f"AND (created, seq) {compare} (?, ?) {order_by}", list(after)
 
 
 class CertificateQueries:
@@ -234,26 +230,42 @@ class CertificateQueries:
         return record.status if record else None
 
     def list_certificates(
-        self,
-        region: str,
-        *,
-        ascending: bool,
-        limit: int,
-        after: Position | None = None,
-        ca_certificate_id: str | None = None,
+        self, region: str, page: PageRequest, *, ca_certificate_id: str | None = None
     ) -> tuple[list[CertificateRecord], bool]:
-        """One page in creation order, and whether more rows follow it."""
+        """One page of the region's certificates (or one CA's), and whether more follow it."""
+        filters = {"ca_certificate_id = ?": ca_certificate_id}
+        return self._page("certificates", _CERT_COLUMNS, _certificate, region, page, filters)
+
+    def _page(
+        self,
+        table: str,
+        columns: str,
+        record: Callable[[sqlite3.Row], Record],
+        region: str,
+        page: PageRequest,
+        filters: dict[str, Any],
+    ) -> tuple[list[Record], bool]:
+        """One page of a region's rows in creation order, and whether more rows follow it.
+
+        `filters` maps a condition with one `?` to its value; a None value leaves it out. The
+        position is carried in the marker rather than looked up, so deleting the row a marker
+        points at does not end the listing.
+        """
         where, args = "region = ?", [region]
-        if ca_certificate_id is not None:
-            where += " AND ca_certificate_id = ?"
-            args.append(ca_certificate_id)
-        clause, page_args = _page_clause(ascending, after)
+        for condition, value in filters.items():
+            if value is not None:
+                where += f" AND {condition}"
+                args.append(value)
+        if page.after is not None:
+            where += f" AND (created, seq) {'>' if page.ascending else '<'} (?, ?)"
+            args.extend(page.after)
+        order = "ASC" if page.ascending else "DESC"
         rows = self.db.execute(
-            f"SELECT {_CERT_COLUMNS} FROM certificates WHERE {where} "
-            f"{clause} LIMIT ?",
-            (*args, *page_args, limit + 1),
+            f"SELECT {columns} FROM {table} WHERE {where} "
+            f"ORDER BY created {order}, seq {order} LIMIT ?",
+            (*args, page.limit + 1),
         ).fetchall()
-        return [_certificate(row) for row in rows[:limit]], len(rows) > limit
+        return [record(row) for row in rows[: page.limit]], len(rows) > page.limit
 
     def update_certificate_status(
         self, region: str, certificate_id: str, status: str, now: float, generation_id: str
@@ -345,26 +357,11 @@ class CertificateQueries:
         return [_ca_certificate(row) for row in rows]
 
     def list_ca_certificates(
-        self,
-        region: str,
-        *,
-        ascending: bool,
-        limit: int,
-        after: Position | None = None,
-        template_name: str | None = None,
+        self, region: str, page: PageRequest, *, template_name: str | None = None
     ) -> tuple[list[CACertificateRecord], bool]:
-        """One page in creation order, and whether more rows follow it."""
-        where, args = "region = ?", [region]
-        if template_name is not None:
-            where += " AND json_extract(registration_config, '$.templateName') = ?"
-            args.append(template_name)
-        clause, page_args = _page_clause(ascending, after)
-        rows = self.db.execute(
-            f"SELECT {_CA_COLUMNS} FROM ca_certificates WHERE {where} "
-            f"{clause} LIMIT ?",
-            (*args, *page_args, limit + 1),
-        ).fetchall()
-        return [_ca_certificate(row) for row in rows[:limit]], len(rows) > limit
+        """One page of the region's CAs (those using one provisioning template if given)."""
+        filters = {"json_extract(registration_config, '$.templateName') = ?": template_name}
+        return self._page("ca_certificates", _CA_COLUMNS, _ca_certificate, region, page, filters)
 
     def update_ca_certificate(
         self,

@@ -21,6 +21,7 @@ from typing import Any
 from cryptography import x509
 
 from iot_tui.iotcore.x509 import (
+    CertificateInfo,
     CertificateValidationError,
     certificate_id,
     check_supported_key,
@@ -37,7 +38,12 @@ from iot_tui.local.http.errors import (
     not_found,
 )
 from iot_tui.local.http.ops import Params, RequestContext, operation
-from iot_tui.local.store.certificates import CACertificateRecord, CertificateRecord, Position
+from iot_tui.local.store.certificates import (
+    CACertificateRecord,
+    CertificateRecord,
+    PageRequest,
+    Position,
+)
 
 DEFAULT_PAGE_SIZE = 25  # "The results are paginated with a default page size of 25."
 MAX_CA_CERTIFICATES_PER_SUBJECT = 10
@@ -56,12 +62,31 @@ def _validation_error(message: str) -> ApiError:
     return ApiError("CertificateValidationException", message)
 
 
-def _certificate_not_found(cert_id: str) -> ApiError:
-    return not_found(f"The certificate {cert_id} does not exist.")
+def _already_registered(existing: CertificateRecord | CACertificateRecord) -> ApiError:
+    return already_exists(
+        "The certificate is already provisioned or registered",
+        resource_id=existing.certificate_id,
+        resource_arn=existing.arn,
+    )
 
 
-def _ca_not_found(cert_id: str) -> ApiError:
-    return not_found(f"The CA certificate {cert_id} does not exist.")
+# ---------------------------------------------------------------------------- lookups
+
+
+def _certificate(ctx: RequestContext, cert_id: str) -> CertificateRecord:
+    """The region's certificate, or ResourceNotFoundException."""
+    record = ctx.store.certificate(ctx.region, cert_id)
+    if record is None:
+        raise not_found(f"The certificate {cert_id} does not exist.")
+    return record
+
+
+def _ca(ctx: RequestContext, cert_id: str) -> CACertificateRecord:
+    """The region's CA certificate, or ResourceNotFoundException."""
+    record = ctx.store.ca_certificate(ctx.region, cert_id)
+    if record is None:
+        raise not_found(f"The CA certificate {cert_id} does not exist.")
+    return record
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -91,6 +116,23 @@ def _check_device_key(cert: x509.Certificate) -> None:
         raise _validation_error(f"The certificate is not valid: {exc}") from None
 
 
+def _new_version(ctx: RequestContext, info: CertificateInfo, arn_kind: str) -> dict[str, Any]:
+    """The record fields a device certificate and a CA share when first stored: version 1, now."""
+    now = ctx.now()
+    return {
+        "region": ctx.region,
+        "certificate_id": info.certificate_id,
+        "arn": ctx.arn(f"{arn_kind}/{info.certificate_id}"),
+        "owned_by": ctx.account_id,
+        "created": now,
+        "modified": now,
+        "customer_version": 1,
+        "generation_id": _generation_id(),
+        "not_before": info.not_before.timestamp(),
+        "not_after": info.not_after.timestamp(),
+    }
+
+
 def _device_record(
     ctx: RequestContext,
     pem: str,
@@ -99,23 +141,12 @@ def _device_record(
     ca_certificate_id: str | None = None,
     mode: str = "DEFAULT",
 ) -> CertificateRecord:
-    info = describe(pem)
-    now = ctx.now()
     return CertificateRecord(
-        region=ctx.region,
-        certificate_id=info.certificate_id,
-        arn=ctx.arn(f"cert/{info.certificate_id}"),
+        **_new_version(ctx, describe(pem), "cert"),
         status=status,
         pem=pem,
         ca_certificate_id=ca_certificate_id,
         mode=mode,
-        owned_by=ctx.account_id,
-        created=now,
-        modified=now,
-        customer_version=1,
-        generation_id=_generation_id(),
-        not_before=info.not_before.timestamp(),
-        not_after=info.not_after.timestamp(),
     )
 
 
@@ -123,13 +154,21 @@ def _register(ctx: RequestContext, record: CertificateRecord) -> dict:
     """Store a registered certificate; AWS refuses the same certificate twice in a region."""
     existing = ctx.store.certificate(ctx.region, record.certificate_id)
     if existing is not None:
-        raise already_exists(
-            "The certificate is already provisioned or registered",
-            resource_id=existing.certificate_id,
-            resource_arn=existing.arn,
-        )
+        raise _already_registered(existing)
     ctx.store.insert_certificate(record)
     return {"certificateArn": record.arn, "certificateId": record.certificate_id}
+
+
+def _store_issued(ctx: RequestContext, p: Params, cert_pem: str) -> dict:
+    """Store a certificate the local CA just issued (INACTIVE unless setAsActive)."""
+    status = "ACTIVE" if p.get("setAsActive") else "INACTIVE"
+    record = _device_record(ctx, cert_pem, status)
+    ctx.store.insert_certificate(record)
+    return {
+        "certificateArn": record.arn,
+        "certificateId": record.certificate_id,
+        "certificatePem": cert_pem,
+    }
 
 
 def _registration_status(p: Params, default: str) -> str:
@@ -157,32 +196,56 @@ def _decode_marker(marker: str | None) -> Position | None:
         raise invalid_request(f"The marker {marker} is not valid.") from None
 
 
-def _page_result(
-    records: list[Any], more: bool, summarize: Callable[[Any], dict[str, Any]]
+def _list_page(
+    ctx: RequestContext,
+    p: Params,
+    query: Callable[..., tuple[list[Any], bool]],
+    summarize: Callable[[Any], dict[str, Any]],
+    **filters: Any,
 ) -> dict[str, Any]:
-    """A List* answer: the page, and a marker only when more certificates follow."""
+    """A List* answer: one page (newest first unless ascendingOrder, 25 unless pageSize), and
+    a marker only when more certificates follow."""
+    page = PageRequest(
+        ascending=p.get("ascendingOrder", False),
+        limit=p.get("pageSize", DEFAULT_PAGE_SIZE),
+        after=_decode_marker(p.get("marker")),
+    )
+    records, more = query(ctx.region, page, **filters)
     result: dict[str, Any] = {"certificates": [summarize(r) for r in records]}
     if more and records:
         result["nextMarker"] = _encode_marker((records[-1].created, records[-1].seq))
     return result
 
 
-def _certificate_summary(record: CertificateRecord) -> dict:
+def _summary(record: CertificateRecord | CACertificateRecord) -> dict:
+    """A List* row: a CA's is just this, a device certificate's adds its mode."""
     return {
         "certificateArn": record.arn,
         "certificateId": record.certificate_id,
         "status": record.status,
-        "certificateMode": record.mode,
         "creationDate": record.created,
     }
 
 
-def _ca_summary(record: CACertificateRecord) -> dict:
+def _certificate_summary(record: CertificateRecord) -> dict:
+    return {**_summary(record), "certificateMode": record.mode}
+
+
+def _description(record: CertificateRecord | CACertificateRecord, **extra: Any) -> dict:
+    """The fields DescribeCertificate and DescribeCACertificate share, then `extra`."""
     return {
         "certificateArn": record.arn,
         "certificateId": record.certificate_id,
         "status": record.status,
+        "certificatePem": record.pem,
+        "ownedBy": record.owned_by,
         "creationDate": record.created,
+        "lastModifiedDate": record.modified,
+        "customerVersion": record.customer_version,
+        "generationId": record.generation_id,
+        "validity": {"notBefore": record.not_before, "notAfter": record.not_after},
+        "certificateMode": record.mode,
+        **extra,
     }
 
 
@@ -226,13 +289,8 @@ async def create_keys_and_certificate(ctx: RequestContext, p: Params) -> dict:
     cert_pem, private_pem, public_pem = await asyncio.to_thread(
         ctx.core.ca.issue_keys_and_certificate, _moment(ctx)
     )
-    status = "ACTIVE" if p.get("setAsActive") else "INACTIVE"
-    record = _device_record(ctx, cert_pem, status)
-    ctx.store.insert_certificate(record)
     return {
-        "certificateArn": record.arn,
-        "certificateId": record.certificate_id,
-        "certificatePem": cert_pem,
+        **_store_issued(ctx, p, cert_pem),
         "keyPair": {"PublicKey": public_pem, "PrivateKey": private_pem},
     }
 
@@ -244,14 +302,7 @@ def create_certificate_from_csr(ctx: RequestContext, p: Params) -> dict:
         cert_pem = ctx.core.ca.sign_csr(p["certificateSigningRequest"], _moment(ctx))
     except CertificateValidationError as exc:
         raise invalid_request(f"The certificate signing request is not valid: {exc}") from None
-    status = "ACTIVE" if p.get("setAsActive") else "INACTIVE"
-    record = _device_record(ctx, cert_pem, status)
-    ctx.store.insert_certificate(record)
-    return {
-        "certificateArn": record.arn,
-        "certificateId": record.certificate_id,
-        "certificatePem": cert_pem,
-    }
+    return _store_issued(ctx, p, cert_pem)
 
 
 @operation("iot", "RegisterCertificateWithoutCA")
@@ -280,60 +331,36 @@ def register_certificate(ctx: RequestContext, p: Params) -> dict:
 
 @operation("iot", "DescribeCertificate")
 def describe_certificate(ctx: RequestContext, p: Params) -> dict:
-    record = ctx.store.certificate(ctx.region, p["certificateId"])
-    if record is None:
-        raise _certificate_not_found(p["certificateId"])
+    record = _certificate(ctx, p["certificateId"])
     return {
-        "certificateDescription": {
-            "certificateArn": record.arn,
-            "certificateId": record.certificate_id,
-            "caCertificateId": record.ca_certificate_id,
-            "status": record.status,
-            "certificatePem": record.pem,
-            "ownedBy": record.owned_by,
-            "creationDate": record.created,
-            "lastModifiedDate": record.modified,
-            "customerVersion": record.customer_version,
+        "certificateDescription": _description(
+            record,
+            caCertificateId=record.ca_certificate_id,
             # AWS answers an empty transferData for a certificate never transferred.
-            "transferData": {},
-            "generationId": record.generation_id,
-            "validity": {"notBefore": record.not_before, "notAfter": record.not_after},
-            "certificateMode": record.mode,
-        }
+            transferData={},
+        )
     }
 
 
 @operation("iot", "ListCertificates")
 def list_certificates(ctx: RequestContext, p: Params) -> dict:
-    records, more = ctx.store.list_certificates(
-        ctx.region,
-        ascending=p.get("ascendingOrder", False),
-        limit=p.get("pageSize", DEFAULT_PAGE_SIZE),
-        after=_decode_marker(p.get("marker")),
-    )
-    return _page_result(records, more, _certificate_summary)
+    return _list_page(ctx, p, ctx.store.list_certificates, _certificate_summary)
 
 
 @operation("iot", "ListCertificatesByCA")
 def list_certificates_by_ca(ctx: RequestContext, p: Params) -> dict:
     """An unknown CA lists nothing: the operation has no ResourceNotFoundException."""
-    records, more = ctx.store.list_certificates(
-        ctx.region,
-        ascending=p.get("ascendingOrder", False),
-        limit=p.get("pageSize", DEFAULT_PAGE_SIZE),
-        after=_decode_marker(p.get("marker")),
+    return _list_page(
+        ctx, p, ctx.store.list_certificates, _certificate_summary,
         ca_certificate_id=p["caCertificateId"],
     )
-    return _page_result(records, more, _certificate_summary)
 
 
 @operation("iot", "UpdateCertificate")
 def update_certificate(ctx: RequestContext, p: Params) -> None:
     """Idempotent; a REVOKED certificate keeps that status for ever."""
     cert_id, new_status = p["certificateId"], p["newStatus"]
-    record = ctx.store.certificate(ctx.region, cert_id)
-    if record is None:
-        raise _certificate_not_found(cert_id)
+    record = _certificate(ctx, cert_id)
     if new_status in INTERNAL_STATUSES:
         raise invalid_request(f"The status {new_status} cannot be set by a caller.")
     if new_status == record.status:
@@ -353,9 +380,7 @@ def update_certificate(ctx: RequestContext, p: Params) -> None:
 def delete_certificate(ctx: RequestContext, p: Params) -> None:
     """Not ACTIVE, no thing attached, and no policy attached unless forceDelete."""
     cert_id = p["certificateId"]
-    record = ctx.store.certificate(ctx.region, cert_id)
-    if record is None:
-        raise _certificate_not_found(cert_id)
+    record = _certificate(ctx, cert_id)
     if record.status == "ACTIVE":
         raise _state_error("Certificate must be deactivated before deletion.")
     attached = ctx.store.principal_attachment_counts(ctx.region, record.arn)
@@ -421,11 +446,7 @@ def register_ca_certificate(ctx: RequestContext, p: Params) -> dict:
             )
     existing = ctx.store.ca_certificate(ctx.region, info.certificate_id)
     if existing is not None:
-        raise already_exists(
-            "The certificate is already provisioned or registered",
-            resource_id=existing.certificate_id,
-            resource_arn=existing.arn,
-        )
+        raise _already_registered(existing)
     same_subject = ctx.store.ca_certificates_by_subject(ctx.region, info.subject)
     if len(same_subject) >= MAX_CA_CERTIFICATES_PER_SUBJECT:
         raise ApiError(
@@ -433,11 +454,8 @@ def register_ca_certificate(ctx: RequestContext, p: Params) -> dict:
             f"At most {MAX_CA_CERTIFICATES_PER_SUBJECT} CA certificates can share the subject "
             f"{info.subject}.",
         )
-    now = ctx.now()
     record = CACertificateRecord(
-        region=ctx.region,
-        certificate_id=info.certificate_id,
-        arn=ctx.arn(f"cacert/{info.certificate_id}"),
+        **_new_version(ctx, info, "cacert"),
         status="ACTIVE" if p.get("setAsActive") else "INACTIVE",
         pem=pem,
         subject=info.subject,
@@ -445,13 +463,6 @@ def register_ca_certificate(ctx: RequestContext, p: Params) -> dict:
         auto_registration="ENABLE" if p.get("allowAutoRegistration") else "DISABLE",
         registration_config=p.get("registrationConfig"),
         tags=p.get("tags", []),
-        owned_by=ctx.account_id,
-        created=now,
-        modified=now,
-        customer_version=1,
-        generation_id=_generation_id(),
-        not_before=info.not_before.timestamp(),
-        not_after=info.not_after.timestamp(),
     )
     ctx.store.insert_ca_certificate(record)
     return {"certificateArn": record.arn, "certificateId": record.certificate_id}
@@ -459,47 +470,27 @@ def register_ca_certificate(ctx: RequestContext, p: Params) -> dict:
 
 @operation("iot", "DescribeCACertificate")
 def describe_ca_certificate(ctx: RequestContext, p: Params) -> dict:
-    record = ctx.store.ca_certificate(ctx.region, p["certificateId"])
-    if record is None:
-        raise _ca_not_found(p["certificateId"])
+    record = _ca(ctx, p["certificateId"])
     return {
-        "certificateDescription": {
-            "certificateArn": record.arn,
-            "certificateId": record.certificate_id,
-            "status": record.status,
-            "certificatePem": record.pem,
-            "ownedBy": record.owned_by,
-            "creationDate": record.created,
-            "autoRegistrationStatus": record.auto_registration,
-            "lastModifiedDate": record.modified,
-            "customerVersion": record.customer_version,
-            "generationId": record.generation_id,
-            "validity": {"notBefore": record.not_before, "notAfter": record.not_after},
-            "certificateMode": record.mode,
-        },
+        "certificateDescription": _description(
+            record, autoRegistrationStatus=record.auto_registration
+        ),
         "registrationConfig": record.registration_config,
     }
 
 
 @operation("iot", "ListCACertificates")
 def list_ca_certificates(ctx: RequestContext, p: Params) -> dict:
-    records, more = ctx.store.list_ca_certificates(
-        ctx.region,
-        ascending=p.get("ascendingOrder", False),
-        limit=p.get("pageSize", DEFAULT_PAGE_SIZE),
-        after=_decode_marker(p.get("marker")),
-        template_name=p.get("templateName"),
+    return _list_page(
+        ctx, p, ctx.store.list_ca_certificates, _summary, template_name=p.get("templateName")
     )
-    return _page_result(records, more, _ca_summary)
 
 
 @operation("iot", "UpdateCACertificate")
 def update_ca_certificate(ctx: RequestContext, p: Params) -> None:
     """Status, auto-registration and the provisioning template (registrationConfig)."""
     cert_id = p["certificateId"]
-    record = ctx.store.ca_certificate(ctx.region, cert_id)
-    if record is None:
-        raise _ca_not_found(cert_id)
+    record = _ca(ctx, cert_id)
     config = record.registration_config
     if p.get("removeAutoRegistration"):
         if "registrationConfig" in p:
@@ -528,9 +519,7 @@ def delete_ca_certificate(ctx: RequestContext, p: Params) -> None:
     registered with the CA are refused with it too.
     """
     cert_id = p["certificateId"]
-    record = ctx.store.ca_certificate(ctx.region, cert_id)
-    if record is None:
-        raise _ca_not_found(cert_id)
+    record = _ca(ctx, cert_id)
     if record.status == "ACTIVE":
         raise _state_error("The CA certificate must be deactivated before deletion.")
     registered = ctx.store.count_certificates_by_ca(ctx.region, cert_id)
