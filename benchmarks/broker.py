@@ -35,8 +35,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from iot_tui.core_defaults import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from iot_tui.local.broker import codec
-from iot_tui.local.config import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 
 HOST = "127.0.0.1"
 PAYLOAD = b"x" * 100

@@ -37,7 +37,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from iot_tui.local.config import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY, CoreConfig
+from iot_tui.core_defaults import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
+from iot_tui.local.config import CoreConfig
 from iot_tui.local.server import lock_data_dir
 from iot_tui.local.store import Store
 from iot_tui.local.store.registry import Thing, ThingType

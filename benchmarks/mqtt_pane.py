@@ -36,8 +36,8 @@ from broker import HOST, Broker, Client, Identity, client_context, log, start_ou
 from iot_tui.aws import certs, policies
 from iot_tui.aws.core_process import fetch_health
 from iot_tui.aws.target import Target
+from iot_tui.core_defaults import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from iot_tui.local.broker import codec
-from iot_tui.local.config import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from iot_tui.ui.app import make_app
 from iot_tui.ui.screens.mqtt import MqttView
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import broker as bench_broker  # noqa: E402  (a sibling script)
 import rules_sql  # noqa: E402
 
-from iot_tui.local.config import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY  # noqa: E402
+from iot_tui.core_defaults import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY  # noqa: E402
 
 RULES = 10
 THROUGHPUT_TARGET = 0.8

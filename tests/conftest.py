@@ -16,7 +16,8 @@ import pytest
 from botocore.config import Config
 from hypothesis import HealthCheck, settings
 
-from iot_tui.local.config import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY, CoreConfig
+from iot_tui.core_defaults import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
+from iot_tui.local.config import CoreConfig
 from iot_tui.local.server import LocalServer
 
 # CI is a shared 2-core machine: no deadlines, a fixed seed, and a bounded number of examples.

@@ -18,7 +18,7 @@ from typing import Any
 
 import platformdirs
 
-from iot_tui.local.config import DEFAULT_HOST, DEFAULT_HTTP_PORT
+from iot_tui.core_defaults import DEFAULT_HOST, DEFAULT_HTTP_PORT
 
 HEALTH_PATH = "/_iot_tui/health"
 # Runs first in the child: on Linux ask for SIGTERM when the parent dies (closed terminal, kill -9),

@@ -9,15 +9,18 @@ from pathlib import Path
 
 import platformdirs
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_HTTP_PORT = 4580
-DEFAULT_MQTT_PORT = 8883
-DEFAULT_WS_PORT = 8443
+# The ports and the one identity clients expect (any key is accepted unless strict_auth is on).
+from iot_tui.core_defaults import (
+    DEFAULT_HOST,
+    DEFAULT_HTTP_PORT,
+    DEFAULT_MQTT_PORT,
+    DEFAULT_WS_PORT,
+    LOCAL_ACCESS_KEY_ID,
+    LOCAL_SECRET_ACCESS_KEY,
+)
+
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "000000000000"
-# The one local identity; any key is accepted unless strict_auth is on.
-LOCAL_ACCESS_KEY_ID = "AKIAIOTTUILOCAL00000"
-LOCAL_SECRET_ACCESS_KEY = "iot-tui-local-secret-access-key"
 # AWS: a thing type can be deleted 5 minutes after it was deprecated.
 THING_TYPE_DEPRECATION_WAIT = 300.0
 # AWS's MQTT time rules: keep-alive 30 to 1200 seconds, persistent sessions kept 1 hour.

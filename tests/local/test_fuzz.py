@@ -20,7 +20,7 @@ from botocore.serialize import create_serializer
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from iot_tui.local.config import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
+from iot_tui.core_defaults import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from iot_tui.local.http.ops import HANDLERS
 from iot_tui.local.http.restjson import service_model
 

@@ -14,7 +14,7 @@ from awscrt.exceptions import AwsCrtError
 from textual.widgets import DataTable, Input, OptionList, Select, Static, TextArea
 
 from iot_tui.aws import certs, device_files, policies
-from iot_tui.local.config import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
+from iot_tui.core_defaults import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from iot_tui.ui.screens.certificates import CertificatesView, CertListPane, PoliciesPane, WizardPane
 from iot_tui.ui.widgets.dialogs import ConfirmScreen
 from iot_tui.ui.widgets.pickers import ChoiceScreen, TypeIdScreen

@@ -29,8 +29,20 @@ def test_layer_imports_no_textual(layer):
     assert not offenders
 
 
-def test_ui_imports_nothing_from_local():
-    offenders = {(f, m) for f, m in imported_modules(PACKAGE / "ui") if m.startswith("iot_tui.local")}
+def _is_local(module: str) -> bool:
+    return module == "iot_tui.local" or module.startswith("iot_tui.local.")
+
+
+@pytest.mark.parametrize("layer", ["ui", "aws", "iotcore"])
+def test_layer_imports_nothing_from_local(layer):
+    """The UI and the client layer talk to the local core over the network, as to AWS."""
+    offenders = {(f, m) for f, m in imported_modules(PACKAGE / layer) if _is_local(m)}
+    assert not offenders
+
+
+def test_iotcore_imports_nothing_of_ours():
+    offenders = {(f, m) for f, m in imported_modules(PACKAGE / "iotcore")
+                 if m.startswith("iot_tui") and not m.startswith("iot_tui.iotcore")}
     assert not offenders
 
 

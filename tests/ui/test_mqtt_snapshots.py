@@ -8,9 +8,9 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Input, Select, TextArea
 
+from iot_tui.aws.core_log import CoreLogEntry
 from iot_tui.aws.device_files import save_device_files, target_ca
 from iot_tui.aws.mqtt import MessageReceived
-from iot_tui.aws.core_log import CoreLogEntry
 from iot_tui.aws.mqtt_diagnose import Step
 from iot_tui.ui.screens.mqtt import MqttView
 from tests.ui.conftest import NOW, SIZE, build_app, settle, ui_target

@@ -9,7 +9,7 @@ import pytest
 from awscrt import auth, mqtt, mqtt5
 from awsiot import mqtt5_client_builder, mqtt_connection_builder
 
-from iot_tui.local.config import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
+from iot_tui.core_defaults import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from tests.local.broker.conftest import make_device
 
 TIMEOUT = 5.0

@@ -8,8 +8,8 @@ import pytest
 from awscrt import auth, mqtt
 from awsiot import mqtt_connection_builder
 
+from iot_tui.core_defaults import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from iot_tui.local.broker.websocket import SignatureError, presigned_principal
-from iot_tui.local.config import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from tests.conftest import start_core
 
 TIMEOUT = 5.0
