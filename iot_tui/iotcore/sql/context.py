@@ -32,8 +32,9 @@ class EvalContext:
     (``$aws/rules/<rule>/<rest>``) the prefix is dropped for ``topic()`` and FROM is not checked,
     since the publisher named the rule (the caller runs only that rule). ``client_id`` None means
     the message did not come over MQTT (``clientid()`` answers ``n/a``); ``principal``,
-    ``account_id`` and ``trace_id`` None make their functions Undefined. ``timestamp_ms`` None
-    reads the wall clock once per evaluation.
+    ``account_id`` and ``trace_id`` None make their functions Undefined, unless ``make_trace_id``
+    makes one on first use (a uuid costs more than most WHERE clauses, and few rules read it).
+    ``timestamp_ms`` None reads the wall clock once per evaluation.
     """
 
     topic: str
@@ -44,6 +45,13 @@ class EvalContext:
     trace_id: str | None = None
     newuuid: Callable[[], str] = _new_uuid
     get_thing_shadow: ShadowGetter | None = None
+    make_trace_id: Callable[[], str] | None = None
+
+    def trace(self) -> str | None:
+        """``traceid()``: the given trace id, or one made now and kept for the message."""
+        if self.trace_id is None and self.make_trace_id is not None:
+            self.trace_id = self.make_trace_id()
+        return self.trace_id
 
 
 def rule_topic(topic: str) -> tuple[str, bool]:

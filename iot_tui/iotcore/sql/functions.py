@@ -86,7 +86,8 @@ def _accountid(s: Scope) -> Any:
 
 @_register("traceid", 0, scope=True)
 def _traceid(s: Scope) -> Any:
-    return UNDEFINED if s.ctx.trace_id is None else s.ctx.trace_id
+    trace_id = s.ctx.trace()
+    return UNDEFINED if trace_id is None else trace_id
 
 
 @_register("timestamp", 0, scope=True)

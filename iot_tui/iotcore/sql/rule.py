@@ -34,6 +34,10 @@ class Rule:
     _where: Evaluator | None = field(repr=False, compare=False)
     _matches: Callable[[str], Any] = field(repr=False, compare=False)
 
+    def reads(self, topic: str) -> bool:
+        """Whether FROM matches a message published to `topic` (Basic Ingest aside)."""
+        return bool(self._matches(topic))
+
     def evaluate(self, payload: bytes, context: EvalContext) -> dict[str, Any] | bytes | None:
         """The message the rule's actions would send, or None when FROM or WHERE rejects it.
 

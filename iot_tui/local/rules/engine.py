@@ -91,16 +91,17 @@ class RulesEngine:
         if message.rule_hops >= MAX_RULE_HOPS:
             log.warning("rule loop stopped after %d hops at topic %s", message.rule_hops, message.topic)
             return
-        rules = self.rules(message.region)
-        if not rules:
-            return
         ingest = basic_ingest_rule(message.topic) if message.topic.startswith("$aws/rules/") else None
+        if ingest is not None:  # Basic Ingest names the one rule that runs
+            rules = [compiled for compiled in self.rules(message.region) if compiled.name == ingest[0]]
+        else:
+            rules = [compiled for compiled in self.rules(message.region) if compiled.rule.reads(message.topic)]
+        if not rules:
+            return  # most messages: nothing to decode
         # One context, one JSON decoding and one scope per message, however many rules read it.
         context = self._context(message)
         incoming = prepare(message.payload, context)
         for compiled in rules:
-            if ingest is not None and compiled.name != ingest[0]:
-                continue  # Basic Ingest names the one rule that runs
             self.run(compiled, message, context, incoming)
 
     def _context(self, message: Message) -> EvalContext:
@@ -110,7 +111,7 @@ class RulesEngine:
             principal=message.principal,
             account_id=self.core.config.account_id,
             timestamp_ms=int(self.core.config.clock() * 1000),
-            trace_id=str(uuid.uuid4()),
+            make_trace_id=lambda: str(uuid.uuid4()),
             get_thing_shadow=lambda thing, _role, name=None: self._shadow(message.region, thing, name),
         )
 
@@ -164,7 +165,7 @@ class RulesEngine:
         document = {
             "ruleName": compiled.name,
             "topic": message.topic,
-            "cloudwatchTraceId": context.trace_id,
+            "cloudwatchTraceId": context.trace(),
             "clientId": message.client_id or "n/a",
             "base64OriginalPayload": base64.b64encode(message.payload).decode(),
             "failures": [
