@@ -403,7 +403,9 @@ class Broker:
         try:
             tls_transport = await start_tls_compact(transport, connection, self.tls)
         except (ssl.SSLError, OSError, TimeoutError, ConnectionError) as error:
-            self.journal.record(logging.WARNING, "TLS", f"TLS handshake failed: {_reason(error)}", peer=peer)
+            # A peer that just closes is usually a port check: worth a line, not a warning.
+            level = logging.INFO if isinstance(error, ConnectionError | asyncio.IncompleteReadError) else logging.WARNING
+            self.journal.record(level, "TLS", f"TLS handshake failed: {_reason(error)}", peer=peer, status="Failure")
             transport.abort()
             return
         ssl_object = tls_transport.get_extra_info("ssl_object")
