@@ -1,8 +1,10 @@
-"""The Shadows view on the local core: pick, columns, edit, conflicts, history, simulator, delete, create."""
+"""The Shadows view on the local core: pick, columns, edit, conflicts, history, simulator, delete, create,
+and how it follows a shadow: MQTT with the device certificate, WebSocket SigV4, or polling (and why)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from botocore.exceptions import ClientError
@@ -14,7 +16,7 @@ from iot_tui.ui.widgets.dialogs import ConfirmScreen
 from tests.aws.conftest import local_target
 from tests.aws.mqtt_support import ALLOW_ALL, require_listener
 from tests.conftest import client
-from tests.ui.conftest import SIZE, build_app, settle
+from tests.ui.conftest import SIZE, build_app, settle, ui_target
 
 
 def seed(core, region: str) -> None:
@@ -41,10 +43,13 @@ def text(view: ShadowsView, selector: str) -> str:
     return str(view.query_one(selector, Static).render())
 
 
-async def open_shadows(pilot, thing: str = "Lamp-1") -> ShadowsView:
+async def open_shadows(pilot, thing: str = "Lamp-1", poll_seconds: float | None = None) -> ShadowsView:
+    """Show the tab and open the thing's classic shadow; `poll_seconds` first, so it applies from the start."""
     await pilot.press("5")
     await settle(pilot)
     view = pilot.app.query_one(ShadowsView)
+    if poll_seconds is not None:
+        view.poll_seconds = poll_seconds
     things = view.query_one("#shadow-things", OptionList)
     things.highlighted = things.get_option_index(thing)
     things.focus()
@@ -254,7 +259,8 @@ async def test_live_over_mqtt_with_the_device_certificate(core, region, tmp_path
     async with app.run_test(size=SIZE) as pilot:
         view = await open_shadows(pilot)
         await until(pilot, lambda: view.live is not None)
-        assert "live over MQTT" in text(view, "#shadow-header")
+        assert "live · MQTT (certificate)" in text(view, "#shadow-header")
+        assert view.live is not None and view.live.connection.settings.auth == "mtls"
         assert "● live" in text(view, "#shadow-status")
 
         data = client("iot-data", core, region)
@@ -276,3 +282,107 @@ async def test_live_over_mqtt_with_the_device_certificate(core, region, tmp_path
         error = text(view, "#edit-error")
         assert "409 ConflictException: Version conflict" in error and "the shadow is at version 4" in error
         assert view.query_one("#shadow-editor", TextArea).text == "level=9"
+
+
+def live_target(core, region: str, **ports):
+    """The UI test target (pinned, unreachable MQTT ports) with the test core's real ports where given."""
+    return replace(ui_target(core, region), **ports)
+
+
+async def test_live_over_websocket_without_a_certificate(core, region):
+    """No device folder: the view follows the shadow over WebSocket SigV4 with the target's credentials.
+
+    The poll interval is an hour, so only an MQTT message can explain a refresh."""
+    require_listener(core, "ws")
+    seed(core, region)
+    app = build_app(core, region, target=live_target(core, region, ws_port=core.ports["ws"]))
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_shadows(pilot, poll_seconds=3600)
+        await until(pilot, lambda: view.live is not None)
+        assert view.live is not None and view.live.connection.settings.auth == "websocket"
+        assert "live · WebSocket SigV4" in text(view, "#shadow-header")
+        assert "● live" in text(view, "#shadow-status")
+        assert view.live.topics == [f"$aws/things/Lamp-1/shadow/{suffix}" for suffix in (
+            "update/documents", "update/delta", "update/accepted", "update/rejected")]
+
+        data = client("iot-data", core, region)
+        data.update_thing_shadow(thingName="Lamp-1", payload=b'{"state": {"desired": {"color": "green"}}}')
+        await until(pilot, lambda: (view.document or {}).get("version") == 2)
+        assert view.history is not None and view.history.snapshots[2].source == "documents"
+        assert '"green"' in text(view, "#column-desired-body")
+        assert 'color: "green"' in text(view, "#column-delta-body")
+        assert not any(source == "poll" for source in (s.source for s in view.history.snapshots.values()))
+
+        # The device side goes over the same signed connection.
+        await type_edit(pilot, view, "color=green", section="reported")
+        await until(pilot, lambda: "accepted" in text(view, "#edit-error"))
+        assert "update reported over WebSocket SigV4: accepted, version 3" in text(view, "#edit-error")
+        assert shadow(core, region)["state"]["reported"]["color"] == "green"
+        assert "in sync" in text(view, "#column-delta-body")
+
+        # Another shadow: the view's one WebSocket connection stays, now holding the new shadow's topics.
+        connection = view.live.connection
+        names = view.query_one("#shadow-names", OptionList)
+        names.highlighted = names.get_option_index("config")
+        names.focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: view.live is not None and app.mqtt_pool.references(connection) == 1)
+        assert view.live is not None and view.live.connection is connection
+        assert view.live.topics[0] == "$aws/things/Lamp-1/shadow/name/config/update/documents"
+        assert app.mqtt_pool.connections() == [connection]
+        data.update_thing_shadow(thingName="Lamp-1", shadowName="config",
+                                 payload=b'{"state": {"desired": {"firmware": "1.1"}}}')
+        await until(pilot, lambda: (view.document or {}).get("version") == 2)
+        assert 'firmware: "1.1"' in text(view, "#column-delta-body")
+    assert connection.stats().state == "disconnected"  # leaving lets go of it
+
+
+async def test_polls_and_says_why_when_mqtt_cannot_be_reached(core, region):
+    """No certificate, and nothing listens on the (pinned) WebSocket port: polling, with the reason."""
+    seed(core, region)
+    app = build_app(core, region)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_shadows(pilot)
+        await until(pilot, lambda: view.mode != "connecting")
+        assert view.live is None
+        assert "polling: WebSocket SigV4 failed" in text(view, "#shadow-header")
+        assert "● polling every 3 s" in text(view, "#shadow-status")
+        log = text(view, "#device-log")
+        assert "WebSocket SigV4 failed: connection failed" in log and "Polling every 3 s instead." in log
+        assert "WebSocket SigV4 failed" in str(view.query_one("#shadow-header", Static).tooltip)
+        assert app.mqtt_pool.connections() == []  # nothing held after the failure
+
+        # Polling keeps the view current: a change made elsewhere shows up on a tick.
+        view.poll_seconds = 0.05
+        client("iot-data", core, region).update_thing_shadow(
+            thingName="Lamp-1", payload=b'{"state": {"desired": {"color": "green"}}}')
+        await until(pilot, lambda: (view.document or {}).get("version") == 2)
+        assert view.history is not None and view.history.snapshots[2].source == "poll"
+
+
+async def test_certificate_first_then_websocket_then_polling(core, region, tmp_path):
+    """The device's certificate is tried first; when its MQTT port cannot be reached, WebSocket SigV4
+    takes over (and the device log says why); when neither can, the view polls."""
+    require_listener(core, "ws")
+    seed(core, region)
+    target = live_target(core, region, ws_port=core.ports["ws"])  # the MQTT port stays pinned (unreachable)
+    iot = client("iot", core, region)
+    iot.create_policy(policyName="shadow-all", policyDocument=json.dumps(ALLOW_ALL))
+    certs.create_and_attach(iot, "Lamp-1", target, tmp_path, "shadow-all")
+    app = build_app(core, region, cert_root=tmp_path, target=target)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_shadows(pilot)
+        await until(pilot, lambda: view.live is not None)
+        assert "live · WebSocket SigV4" in text(view, "#shadow-header")
+        log = text(view, "#device-log")
+        assert "MQTT (certificate) failed: connection failed" in log
+        assert "Live over WebSocket SigV4 instead." in log
+
+    app = build_app(core, region, cert_root=tmp_path, target=live_target(core, region))
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_shadows(pilot)
+        await until(pilot, lambda: view.mode != "connecting")
+        assert view.live is None
+        assert "polling: certificate and WebSocket failed" in text(view, "#shadow-header")
+        log = text(view, "#device-log")
+        assert "MQTT (certificate) failed" in log and "WebSocket SigV4 failed" in log

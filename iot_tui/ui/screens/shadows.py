@@ -2,10 +2,14 @@
 and both sides of it to play: the cloud (set desired) and the device (report, or let the simulator
 answer every delta).
 
-It stays current live over MQTT when the thing has a device certificate (the wizard's folder):
-it connects as the device through the app's shared pool and subscribes to the shadow's update
-topics. Otherwise it polls GetThingShadow every few seconds, and says which in the header. Every
-document it sees goes into a `ShadowHistory` so any two versions can be diffed.
+It stays current live over MQTT, through the app's shared connection pool, subscribed to the
+shadow's update topics (documents, delta, accepted, rejected): as the device, with its certificate
+from the wizard's folder, when the thing has one; else over WebSocket signed (SigV4) with the
+target's credentials. Reported state goes over that connection too, so the device side of an
+update is a real MQTT publish either way. Only when neither connection works does it poll
+GetThingShadow every few seconds; the header says which way it is live, or why it polls, and the
+device log has the full error. Every document it sees goes into a `ShadowHistory` so any two
+versions can be diffed.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -38,6 +42,7 @@ from textual.widgets import (
     TextArea,
 )
 from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
 
 from iot_tui.aws import registry, shadows
 from iot_tui.aws.device_files import ca_name, list_device_folders
@@ -51,7 +56,7 @@ from iot_tui.ui.widgets.json_columns import ShadowColumns, clock_time, latest_ti
 from iot_tui.ui.widgets.json_diff import render_changes
 
 if TYPE_CHECKING:
-    from iot_tui.aws.mqtt import MqttConnection, MqttEvent
+    from iot_tui.aws.mqtt import MqttConnection, MqttEvent, MqttSettings
 
 CLASSIC_OPTION = "\0classic"
 # The shadow topics the view follows; each message refreshes the view.
@@ -61,6 +66,9 @@ REJECTED_CODES = {400: "InvalidRequestException", 401: "UnauthorizedException", 
                   404: "ResourceNotFoundException", 409: "ConflictException",
                   413: "RequestEntityTooLargeException", 429: "ThrottlingException",
                   500: "InternalFailureException"}
+# The two ways to follow a shadow live, preferred first: the device's own identity, then the user's.
+VIA_CERTIFICATE = "MQTT (certificate)"
+VIA_WEBSOCKET = "WebSocket SigV4"
 SECTIONS = [("desired (as the cloud)", "desired"), ("reported (as the device)", "reported")]
 
 
@@ -84,11 +92,20 @@ def pretty(value: Any) -> str:
 
 @dataclass
 class Live:
-    """A shadow followed over MQTT: the shared connection, our listener on it, the filters we hold."""
+    """A shadow followed over MQTT: the shared connection, our listener on it, the filters we hold,
+    and which way it connected (`VIA_CERTIFICATE` or `VIA_WEBSOCKET`)."""
 
     connection: MqttConnection
     remove_listener: Callable[[], None]
     topics: list[str]
+    via: str = VIA_CERTIFICATE
+
+
+def failure_text(via: str, error: Exception) -> str:
+    """`WebSocket SigV4 failed: <reason>. <what to check>`, from an MqttError or a settings ValueError."""
+    reason = str(getattr(error, "reason", "") or error).rstrip(".")
+    hint = getattr(error, "hint", "")
+    return f"{via} failed: {reason}" + (f". {hint}" if hint else "")
 
 
 @dataclass(frozen=True)
@@ -156,13 +173,16 @@ class ShadowsView(AwsWidget):
             self.version = version
 
     class LiveChanged(Message):
-        """The MQTT subscription for `ref` is up (`live`), or could not be made (`reason` says why)."""
+        """The MQTT subscription for `ref` is up (`live`), or could not be made (`reason`, short, says why).
 
-        def __init__(self, ref: ShadowRef, live: Live | None, reason: str) -> None:
+        `detail` holds the full error of each way that failed (also when a later way worked)."""
+
+        def __init__(self, ref: ShadowRef, live: Live | None, reason: str, detail: str = "") -> None:
             super().__init__()
             self.ref = ref
             self.live = live
             self.reason = reason
+            self.detail = detail
 
     class ShadowMessage(Message):
         """A message on one of the shadow's topics, posted from awscrt's thread."""
@@ -185,7 +205,7 @@ class ShadowsView(AwsWidget):
 
     def __init__(self, *, id: str | None = None, poll_seconds: float = 3.0, simulator_delay: float = 2.0) -> None:
         super().__init__(id=id)
-        self.poll_seconds = poll_seconds
+        self._poll_seconds = poll_seconds
         self.simulator_delay = simulator_delay
         self.things: list[str] = []
         self.thing: str | None = None
@@ -198,8 +218,11 @@ class ShadowsView(AwsWidget):
         self._poll: Timer | None = None
         self._device_lines: list[tuple[str, str]] = []
         self.live: Live | None = None
-        self.mode = "polling"  # why the view polls (no certificate, MQTT failed...), or "connecting"
+        self.mode = "polling"  # "live", "connecting", or why the view polls ("WebSocket SigV4 failed", ...)
         self._pending: dict[str, Pending] = {}
+        # The view's own WebSocket client id, made on first use: switching shadows keeps the connection.
+        self._ws_client_id: str | None = None
+        self._mqtt_host: str | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="shadows-body"):
@@ -247,6 +270,19 @@ class ShadowsView(AwsWidget):
         self.query_one("#history-table", DataTable).add_columns("Ver", "At", "Seen in")
         self._poll = self.set_interval(self.poll_seconds, self._tick, pause=True)
         self._show()
+
+    @property
+    def poll_seconds(self) -> float:
+        return self._poll_seconds
+
+    @poll_seconds.setter
+    def poll_seconds(self, seconds: float) -> None:
+        """A new interval restarts the timer; it runs only while a shadow is open and not live."""
+        self._poll_seconds = seconds
+        if self._poll is not None:
+            self._poll.stop()
+            self._poll = self.set_interval(seconds, self._tick, pause=self.ref is None or self.live is not None)
+            self._show()
 
     def activated(self) -> None:
         if not self._loaded:
@@ -327,14 +363,16 @@ class ShadowsView(AwsWidget):
         self.last_result = "loading"
         self.query_one("#edit-error", Static).update("")
         self.query_one("#history-table", DataTable).clear()
-        self.stop_live()
+        previous, self.live = self.live, None
+        if previous is not None:
+            previous.remove_listener()  # nothing more from the old shadow; go_live lets go of the rest
         self.mode = "connecting"
         self._show()
         if fetch:
             self.fetch(ref, "get")
         if self._poll is not None:
             self._poll.resume()
-        self.go_live(ref)
+        self.go_live(ref, previous)
 
     def action_new_shadow(self) -> None:
         if self.thing is None:
@@ -463,15 +501,18 @@ class ShadowsView(AwsWidget):
                origin: str) -> None:
         """UpdateThingShadow, then GetThingShadow: the answer holds only what was sent, the viewer shows it all.
 
-        Reported state is the device's: over MQTT when live (the reply comes on accepted/rejected),
-        else over HTTP and labelled so."""
+        Reported state is the device's: over MQTT when live (the reply comes on accepted/rejected), as
+        the device with its certificate or over WebSocket SigV4 (AWS allows it by IAM policy), else
+        over HTTP; each labelled so."""
         live = self.live
         if section == "reported" and live is not None and live.connection.connected:
             token = uuid.uuid4().hex[:16]
             request_body: dict[str, Any] = {"state": {section: state}, "clientToken": token}
             if version is not None:
                 request_body["version"] = version
-            self._pending[token] = Pending("update reported as device (MQTT)", origin, version)
+            request = ("update reported as device (MQTT)" if live.via == VIA_CERTIFICATE
+                       else f"update reported over {live.via}")
+            self._pending[token] = Pending(request, origin, version)
             sent = live.connection.publish(ref.topic("update"), json.dumps(request_body), qos=1)
             if not sent.ok:
                 self._pending.pop(token, None)
@@ -536,35 +577,81 @@ class ShadowsView(AwsWidget):
     # -- live over MQTT --
 
     @work(thread=True, group="shadow-live", exclusive=True, exit_on_error=False, name="subscribe to shadow topics")
-    def go_live(self, ref: ShadowRef) -> None:
-        """Connect as the device with its certificate from the wizard's folder, and subscribe.
+    def go_live(self, ref: ShadowRef, previous: Live | None = None) -> None:
+        """Connect and subscribe: as the device with its certificate from the wizard's folder when there
+        is one, else (or when that fails) over WebSocket with the target's credentials (SigV4).
 
-        awscrt is imported here, not with the view: the app's first frame need not wait for it."""
-        from iot_tui.aws.mqtt import MessageReceived, MqttError, MqttSettings
+        The `previous` shadow's subscription is released only afterwards, so a connection both use
+        stays up instead of being closed and opened again. awscrt is imported here, not with the
+        view: the app's first frame need not wait for it."""
+        try:
+            self._go_live(ref)
+        finally:
+            if previous is not None:
+                self._release(previous, self.app.mqtt_pool)  # type: ignore[attr-defined]
+
+    def _go_live(self, ref: ShadowRef) -> None:
+        from iot_tui.aws.mqtt import MqttSettings, new_client_id
 
         target = self.clients.target
+        try:
+            host = self._endpoint()
+        except (ClientError, BotoCoreError) as error:
+            self.post_message(self.LiveChanged(ref, None, "no MQTT endpoint", f"DescribeEndpoint failed: {error}"))
+            return
         root = self.app.cert_root  # type: ignore[attr-defined]
         files = [f for f in list_device_folders(root, ca_name(target)) if f.thing == ref.thing] if root else []
-        if not files:
-            self.post_message(self.LiveChanged(ref, None, "no certificate"))
-            return
-        pool = self.app.mqtt_pool  # type: ignore[attr-defined]
-        try:
+        ways: list[tuple[str, Callable[[], MqttSettings]]] = []
+        if files:
+            device = files[0]
             # Devices connect with their thing name as client id: the pool shares it with other screens.
-            settings = MqttSettings.mtls(target, files[0].cert_path, files[0].key_path, ref.thing,
-                                         ca_file=files[0].ca_path, connect_timeout=5.0, operation_timeout=5.0)
-            connection = pool.acquire(settings)
-        except (MqttError, ValueError) as error:
-            self.post_message(self.LiveChanged(ref, None, f"MQTT failed: {error}"))
+            ways.append((VIA_CERTIFICATE, lambda: MqttSettings.mtls(
+                target, device.cert_path, device.key_path, ref.thing, ca_file=device.ca_path, host=host,
+                connect_timeout=5.0, operation_timeout=5.0)))
+        if self._ws_client_id is None:
+            self._ws_client_id = new_client_id("iot-tui-shadows")
+        client_id = self._ws_client_id
+        ways.append((VIA_WEBSOCKET, lambda: MqttSettings.websocket(
+            target, client_id, host=host, connect_timeout=5.0, operation_timeout=5.0)))
+        failures: list[str] = []
+        for via, settings in ways:
+            try:
+                live = self._subscribe(ref, settings(), via)
+            # Whatever stops a way (MqttError, settings' ValueError, awscrt's credential errors) is a
+            # reason to try the next one, and to say why when polling is all that is left.
+            except Exception as error:
+                failures.append(failure_text(via, error))
+                continue
+            if get_current_worker().is_cancelled:  # another shadow was opened meanwhile
+                self._release(live, self.app.mqtt_pool)  # type: ignore[attr-defined]
+                return
+            self.post_message(self.LiveChanged(ref, live, "live", "; ".join(failures)))
             return
+        reason = f"{VIA_WEBSOCKET} failed" if len(ways) == 1 else "certificate and WebSocket failed"
+        self.post_message(self.LiveChanged(ref, None, reason, "; ".join(failures)))
+
+    def _endpoint(self) -> str:
+        """Blocking on AWS: the data endpoint from DescribeEndpoint (iot:Data-ATS), asked once."""
+        if self._mqtt_host is None:
+            self._mqtt_host = self.clients.target.mqtt_host or self.clients.iot.describe_endpoint(
+                endpointType="iot:Data-ATS")["endpointAddress"]
+        return self._mqtt_host
+
+    def _subscribe(self, ref: ShadowRef, settings: MqttSettings, via: str) -> Live:
+        """Blocking: take the pool's connection for these settings, connect it, subscribe to the topics.
+
+        Raises (MqttError, mostly) with nothing held when any step fails."""
+        from iot_tui.aws.mqtt import MessageReceived, MqttError
+
+        pool = self.app.mqtt_pool  # type: ignore[attr-defined]
+        connection = pool.acquire(settings)
         topics = [ref.topic(suffix) for suffix in LIVE_TOPICS]
 
         def listener(event: MqttEvent) -> None:
             if isinstance(event, MessageReceived) and event.topic in topics:
                 self.post_message(self.ShadowMessage(ref, event.topic, event.payload))
 
-        remove = connection.add_listener(listener)
-        live = Live(connection, remove, [])
+        live = Live(connection, connection.add_listener(listener), [], via)
         try:
             connection.connect()
             for topic in topics:
@@ -572,11 +659,10 @@ class ShadowsView(AwsWidget):
                 if not result.ok:
                     raise MqttError(f"subscribe {topic}: {result.reason}")
                 live.topics.append(topic)
-        except MqttError as error:
+        except BaseException:
             self._release(live, pool)
-            self.post_message(self.LiveChanged(ref, None, f"MQTT failed: {error}"))
-            return
-        self.post_message(self.LiveChanged(ref, live, "live"))
+            raise
+        return live
 
     @staticmethod
     def _release(live: Live, pool: Any) -> None:
@@ -593,10 +679,17 @@ class ShadowsView(AwsWidget):
             if message.live is not None:
                 self.release_live(message.live)
             return
+        if self.live is not None and self.live is not message.live:
+            self.stop_live()  # the same shadow opened twice: keep the newer subscription only
         self.live = message.live
         self.mode = message.reason
-        if message.live is None and message.reason.startswith("MQTT failed"):
-            self._device_log(f"{message.reason}; polling instead", "$error")
+        header = self.query_one("#shadow-header", Static)
+        header.tooltip = message.detail or None
+        why = (message.detail or message.reason).rstrip(".")
+        if message.live is None:
+            self._device_log(f"{why}. Polling every {self.poll_seconds:g} s instead.", "$error")
+        elif message.detail:
+            self._device_log(f"{why}. Live over {message.live.via} instead.", "$warning")
         if self._poll is not None:
             if message.live:
                 self._poll.pause()
@@ -712,9 +805,9 @@ class ShadowsView(AwsWidget):
         columns = shadows.columns(self.document)
         self.query_one(ShadowColumns).show(columns)
         header = self.query_one("#shadow-header", Static)
-        mode = ("live over MQTT" if self.live
+        mode = (f"live · {self.live.via}" if self.live
                 else "connecting MQTT..." if self.mode == "connecting"
-                else f"polling every {self.poll_seconds:g} s: {self.mode.split(':')[0]}")
+                else f"polling: {self.mode}")
         if self.ref is None:
             header.update("Pick a thing, then a shadow (Enter).")
         elif self.document is None:
@@ -731,7 +824,8 @@ class ShadowsView(AwsWidget):
         name = (self.ref.name or "classic") if self.ref else "-"
         simulator = " · simulator on" if self.simulating else ""
         self.query_one("#shadow-status", Static).update(Content.assemble(
-            ("● live" if self.live else "● polling", "$success" if self.live else "$warning"),
+            ("● live" if self.live else f"● polling every {self.poll_seconds:g} s" if self.ref else "● polling",
+             "$success" if self.live else "$warning"),
             f" · {thing} · shadow {name} · v{version}{simulator} · ",
             ("last: ", "dim"), self.last_result))
 
