@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import ssl
 import threading
 import uuid
@@ -288,6 +289,7 @@ class Connection(asyncio.Protocol):
     def _encoded(
         self, item: Outgoing, encoded: dict[tuple[int, int, bool], tuple[bytes, bytes]]
     ) -> tuple[bytes, bytes]:
+        """The PUBLISH as it enters the core, shared by this message's immediate deliveries."""
         key = (self.version, item.qos, item.retain)
         parts = encoded.get(key)
         if parts is None:
@@ -304,11 +306,27 @@ class Connection(asyncio.Protocol):
             encoded[key] = parts
         return parts
 
+    def _encoded_late(self, item: Outgoing) -> tuple[bytes, bytes]:
+        """The PUBLISH for a delivery that waited (queue, reconnect): an expiring message carries
+        the Message Expiry Interval less the time it waited (MQTT 5 3.3.2.3.3), never the
+        interval shared by its immediate deliveries."""
+        message = item.message
+        if not item.expires or self.version != MQTT_5 or not isinstance(message, MqttMessage):
+            return self._encoded(item, {})
+        left = max(math.ceil(item.expires - self.broker.config.clock()), 0)
+        properties: codec.Properties = dict(message.properties)
+        properties[codec.MESSAGE_EXPIRY_INTERVAL] = left
+        if message.user_properties:
+            properties[codec.USER_PROPERTY] = list(message.user_properties)
+        return codec.encode_publish_parts(
+            message.topic, message.payload, item.qos, item.retain, self.version, properties
+        )
+
     def _send_qos1(self, item: Outgoing, encoded: dict | None = None, dup: bool = False,
                    packet_id: int | None = None) -> None:
         session = self.session
         assert session is not None
-        head, tail = self._encoded(item, {} if encoded is None else encoded)
+        head, tail = self._encoded_late(item) if encoded is None else self._encoded(item, encoded)
         if len(head) + len(tail) + 2 > self.client_max_packet:
             return
         if packet_id is None:
@@ -319,14 +337,22 @@ class Connection(asyncio.Protocol):
         self._write(head + packet_id.to_bytes(2, "big") + tail)
 
     def _flush(self) -> None:
-        """Send queued QoS 1 messages while the window and the buffer allow."""
+        """Send queued QoS 1 messages while the window and the buffer allow; one whose Message
+        Expiry Interval ran out while it waited is not delivered."""
         session = self.session
         assert session is not None
         while session.queue and not self.paused and len(session.inflight) < self.send_quota:
-            self._send_qos1(session.dequeue())
+            item = session.dequeue()
+            if item.expires and item.expires <= self.broker.config.clock():
+                session.expired += 1
+                continue
+            self._send_qos1(item)
 
     def resume_session(self) -> None:
-        """Re-send unacknowledged messages (DUP) and then the queue, after a reconnect."""
+        """Re-send unacknowledged messages (DUP) and then the queue, after a reconnect.
+
+        An unacknowledged message's delivery has started: it is re-sent even if its Message
+        Expiry Interval has run out since (then with an interval of 0)."""
         session = self.session
         assert session is not None
         for packet_id, item in list(session.inflight.items()):
@@ -885,6 +911,8 @@ class Broker:
         if not targets:
             return
         encoded: dict[tuple[int, int, bool], tuple[bytes, bytes]] = {}
+        # MQTT 5 Message Expiry Interval: when it runs out, for deliveries that have to wait.
+        expires = self._expires_at(message) if isinstance(message, MqttMessage) else 0.0
         topic = message.topic
         for session, options in targets.items():
             conn = session.connection
@@ -893,7 +921,7 @@ class Broker:
                 continue
             qos = min(options & 0x03, message.qos)
             retain = bool(options & 0x08) and message.retain
-            item = Outgoing(message, qos, retain)
+            item = Outgoing(message, qos, retain, expires)
             if conn is None:
                 if qos:
                     if len(session.queue) < MAX_QUEUED:  # the stored queue keeps the oldest
@@ -901,6 +929,13 @@ class Broker:
                     session.enqueue(item)
                 continue
             conn.deliver(item, encoded)
+
+    def _expires_at(self, message: MqttMessage) -> float:
+        """When the message's Message Expiry Interval runs out (core clock); 0.0 if it has none."""
+        for key, value in message.properties:
+            if key == codec.MESSAGE_EXPIRY_INTERVAL:
+                return self.config.clock() + value
+        return 0.0
 
 
 def _reason(error: BaseException) -> str:

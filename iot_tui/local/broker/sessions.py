@@ -3,7 +3,8 @@
 A session belongs to (region, client id). A clean session ends with its connection; a
 persistent one waits `expiry` seconds for its client, queueing matching QoS 1 messages. The
 queue (also a connected but slow reader's backlog) is bounded by count and by bytes: the oldest
-are dropped first, as a full queue on AWS loses messages too.
+are dropped first, as a full queue on AWS loses messages too. A queued message whose MQTT 5
+Message Expiry Interval runs out before its delivery starts is not delivered (MQTT 5 3.3.2.3.3).
 """
 
 from __future__ import annotations
@@ -26,11 +27,16 @@ MAX_QUEUED_BYTES = 8 * 1024 * 1024
 
 @dataclass(slots=True)
 class Outgoing:
-    """A message on its way to one session: the QoS and RETAIN flag it is delivered with."""
+    """A message on its way to one session: the QoS and RETAIN flag it is delivered with.
+
+    `expires` is when its MQTT 5 Message Expiry Interval runs out, on the core's clock
+    (`config.clock`, epoch seconds); 0.0 for a message that never expires.
+    """
 
     message: Message
     qos: int
     retain: bool
+    expires: float = 0.0
 
 
 @dataclass(eq=False)
@@ -49,6 +55,8 @@ class Session:
     # A delayed will (MQTT 5 Will Delay Interval) waiting to be sent.
     will: tuple[asyncio.TimerHandle, Message] | None = None
     dropped: int = 0
+    # Queued messages not delivered because their Message Expiry Interval ran out first.
+    expired: int = 0
     _next_id: int = 0
 
     def next_packet_id(self) -> int:
