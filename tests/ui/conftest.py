@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.worker import WorkerFailed
 
@@ -19,12 +21,27 @@ SEED = 7
 SIZE = (120, 40)
 
 
+# Test cores listen on free ports, so the MQTT ports a snapshot shows are pinned. Nothing may listen
+# on them: views that try MQTT must fail the same way every run (not the core's defaults, 8883 and
+# 8443, where a developer's own `iot-tui local serve` would answer).
+PINNED_MQTT_PORT = 18883
+PINNED_WS_PORT = 18443
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pinned_ports_unreachable() -> None:
+    for port in (PINNED_MQTT_PORT, PINNED_WS_PORT):
+        with socket.socket() as probe:
+            probe.settimeout(0.5)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                pytest.fail(f"something listens on 127.0.0.1:{port}, which the UI tests need unreachable")
+
+
 def ui_target(core: LocalServer, region: str) -> Target:
     health = fetch_health("127.0.0.1", core.ports["http"], timeout=5)
     assert health is not None
-    # Test cores listen on free ports; the label and the ports shown are pinned for snapshots.
     return Target.local(health, region=region, display_name=f"local core (test, {region})", max_attempts=1,
-                        mqtt_port=8883, ws_port=8443)
+                        mqtt_port=PINNED_MQTT_PORT, ws_port=PINNED_WS_PORT)
 
 
 def build_app(core: LocalServer, region: str, cert_root: Path | None = None, **overrides) -> IoTApp:

@@ -51,6 +51,9 @@ STATUS_STYLE = {"ACTIVE": "green", "INACTIVE": "yellow", "REVOKED": "red"}
 
 
 
+DATE_WIDTH = len("2026-01-31 23:59")
+
+
 def _date(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else ""
 
@@ -597,7 +600,10 @@ class PoliciesPane(AwsWidget):
 
     def on_mount(self) -> None:
         self.query_one("#policies-table", DataTable).add_columns("Policy", "Default version")
-        self.query_one("#versions-table", DataTable).add_columns("Version", "Default", "Created")
+        versions = self.query_one("#versions-table", DataTable)
+        versions.add_columns("Version", "Default")
+        # Fixed-format dates get a fixed width: the table need not re-measure before it shows them.
+        versions.add_column("Created", width=DATE_WIDTH)
         self._validate()
 
     def action_refresh(self) -> None:
