@@ -43,6 +43,20 @@ class AwsWidget(Widget):
     def activated(self) -> None:
         """Its tab was shown: views load lazily here, and refresh what may have changed meanwhile."""
 
+    # Set by the app when it mounts the view for a tab being shown: activate once mounted.
+    activate_when_mounted = False
+
+    def activate(self) -> None:
+        """Shown: load (activated), and focus inside so the footer shows this view's keys."""
+        self.activate_when_mounted = False
+        self.activated()
+        self.focus_first()
+
+    def on_mount(self) -> None:
+        # Runs after the subclass's own on_mount (Textual walks the MRO), with every child mounted.
+        if self.activate_when_mounted:
+            self.activate()
+
     # Where focus lands when the view is shown; the first focusable widget when None.
     FOCUS_FIRST: ClassVar[str | None] = None
 
