@@ -30,6 +30,14 @@ def seed(core, region: str) -> None:
                              payload=b'{"state": {"reported": {"firmware": "1.0"}}}')
 
 
+def app_with_device_folder(core, region: str, target, folder):
+    """The app with Lamp-1's certificate (allowed everything) saved in `folder` as the wizard saves it."""
+    iot = client("iot", core, region)
+    iot.create_policy(policyName="shadow-all", policyDocument=json.dumps(ALLOW_ALL))
+    certs.create_and_attach(iot, "Lamp-1", target, folder, "shadow-all")
+    return build_app(core, region, cert_root=folder, target=target)
+
+
 async def until(pilot, condition, rounds: int = 100) -> None:
     """Wait on a condition (the simulator answers after a timer), then for the screen to settle."""
     for _ in range(rounds):
@@ -252,10 +260,7 @@ async def test_live_over_mqtt_with_the_device_certificate(core, region, tmp_path
     require_listener(core, "mqtt")
     seed(core, region)
     target = local_target(core, region)
-    iot = client("iot", core, region)
-    iot.create_policy(policyName="shadow-all", policyDocument=json.dumps(ALLOW_ALL))
-    certs.create_and_attach(iot, "Lamp-1", target, tmp_path, "shadow-all")
-    app = build_app(core, region, cert_root=tmp_path, target=target)
+    app = app_with_device_folder(core, region, target, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         view = await open_shadows(pilot)
         await until(pilot, lambda: view.live is not None)
@@ -366,10 +371,7 @@ async def test_certificate_first_then_websocket_then_polling(core, region, tmp_p
     require_listener(core, "ws")
     seed(core, region)
     target = live_target(core, region, ws_port=core.ports["ws"])  # the MQTT port stays pinned (unreachable)
-    iot = client("iot", core, region)
-    iot.create_policy(policyName="shadow-all", policyDocument=json.dumps(ALLOW_ALL))
-    certs.create_and_attach(iot, "Lamp-1", target, tmp_path, "shadow-all")
-    app = build_app(core, region, cert_root=tmp_path, target=target)
+    app = app_with_device_folder(core, region, target, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         view = await open_shadows(pilot)
         await until(pilot, lambda: view.live is not None)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class ApiError(Exception):
     """An error answered with AWS's code; the HTTP status comes from botocore's model when omitted."""
@@ -20,6 +24,13 @@ def invalid_request(message: str) -> ApiError:
 
 def not_found(message: str) -> ApiError:
     return ApiError("ResourceNotFoundException", message, 404)
+
+
+def found(value: T | None, message: str) -> T:
+    """`value`, or ResourceNotFoundException with AWS's message for the missing resource."""
+    if value is None:
+        raise not_found(message)
+    return value
 
 
 def already_exists(message: str, resource_id: str | None = None, resource_arn: str | None = None) -> ApiError:

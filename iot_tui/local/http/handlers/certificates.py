@@ -34,6 +34,7 @@ from iot_tui.local.http.errors import (
     ApiError,
     already_exists,
     delete_conflict,
+    found,
     invalid_request,
     not_found,
 )
@@ -75,18 +76,12 @@ def _already_registered(existing: CertificateRecord | CACertificateRecord) -> Ap
 
 def _certificate(ctx: RequestContext, cert_id: str) -> CertificateRecord:
     """The region's certificate, or ResourceNotFoundException."""
-    record = ctx.store.certificate(ctx.region, cert_id)
-    if record is None:
-        raise not_found(f"The certificate {cert_id} does not exist.")
-    return record
+    return found(ctx.store.certificate(ctx.region, cert_id), f"The certificate {cert_id} does not exist.")
 
 
 def _ca(ctx: RequestContext, cert_id: str) -> CACertificateRecord:
     """The region's CA certificate, or ResourceNotFoundException."""
-    record = ctx.store.ca_certificate(ctx.region, cert_id)
-    if record is None:
-        raise not_found(f"The CA certificate {cert_id} does not exist.")
-    return record
+    return found(ctx.store.ca_certificate(ctx.region, cert_id), f"The CA certificate {cert_id} does not exist.")
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -26,6 +26,7 @@ from iot_tui.local.http.errors import (
     ApiError,
     already_exists,
     delete_conflict,
+    found,
     invalid_request,
     limit_exceeded,
     not_found,
@@ -64,10 +65,7 @@ def _policy_ref(ctx: RequestContext, name: str) -> dict:
 
 
 def _require_policy(ctx: RequestContext, name: str) -> PolicyRecord:
-    policy = ctx.store.get_policy(ctx.region, name)
-    if policy is None:
-        raise not_found("Policy not found")
-    return policy
+    return found(ctx.store.get_policy(ctx.region, name), "Policy not found")
 
 
 def _require_version(ctx: RequestContext, name: str, version_id: str) -> PolicyVersionRecord:
@@ -429,10 +427,7 @@ def list_policy_principals(ctx: RequestContext, p: Params) -> dict:
 
 
 def _require_thing(ctx: RequestContext, name: str) -> ConnectionThing:
-    thing = ctx.store.registered_thing(ctx.region, name)
-    if thing is None:
-        raise not_found(f"Thing {name} cannot be found.")
-    return thing
+    return found(ctx.store.registered_thing(ctx.region, name), f"Thing {name} cannot be found.")
 
 
 @operation("iot", "GetEffectivePolicies")

@@ -8,6 +8,7 @@ from typing import Any
 from iot_tui.local.http.errors import (
     already_exists,
     delete_conflict,
+    found,
     invalid_request,
     not_found,
     version_conflict,
@@ -48,23 +49,15 @@ def _name_from_arn(value: str, kind: str) -> str:
 
 
 def require_thing(ctx: RequestContext, name: str) -> Thing:
-    thing = ctx.store.get_thing(ctx.region, name)
-    if thing is None:
-        raise not_found(f"Thing {name} cannot be found.")
-    return thing
+    return found(ctx.store.get_thing(ctx.region, name), f"Thing {name} cannot be found.")
 
 
 def require_group(ctx: RequestContext, name: str) -> ThingGroup:
-    group = ctx.store.get_group(ctx.region, name)
-    if group is None:
-        raise not_found(f"Thing Group {name} cannot be found.")
-    return group
+    return found(ctx.store.get_group(ctx.region, name), f"Thing Group {name} cannot be found.")
 
 
 def _usable_thing_type(ctx: RequestContext, name: str) -> ThingType:
-    thing_type = ctx.store.get_thing_type(ctx.region, name)
-    if thing_type is None:
-        raise not_found(f"Thing Type {name} cannot be found.")
+    thing_type = found(ctx.store.get_thing_type(ctx.region, name), f"Thing Type {name} cannot be found.")
     if thing_type.deprecated:
         raise invalid_request(f"Can not create new thing with depreciated thing type : {name}")
     return thing_type
@@ -253,10 +246,7 @@ def create_thing_type(ctx: RequestContext, p: Params) -> dict:
 
 
 def _require_thing_type(ctx: RequestContext, name: str) -> ThingType:
-    thing_type = ctx.store.get_thing_type(ctx.region, name)
-    if thing_type is None:
-        raise not_found(f"Thing Type {name} cannot be found.")
-    return thing_type
+    return found(ctx.store.get_thing_type(ctx.region, name), f"Thing Type {name} cannot be found.")
 
 
 @operation("iot", "DescribeThingType")
