@@ -28,6 +28,14 @@ class Message:
     rule_hops: int = 0
 
 
+@dataclass(frozen=True)
+class MqttMessage(Message):
+    """A message with MQTT 5 properties subscribers receive too (content type, response topic,
+    correlation data, payload format, message expiry), from MQTT 5 or the Publish API."""
+
+    properties: tuple[tuple[int, object], ...] = ()
+
+
 @dataclass
 class CoreState:
     config: CoreConfig

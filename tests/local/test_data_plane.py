@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from iot_tui.local.core import Message
+from iot_tui.local.broker import codec
+from iot_tui.local.core import Message, MqttMessage
 from tests.conftest import client, error_code, http_status
 
 
@@ -330,17 +331,36 @@ def test_publish_reaches_the_message_path(iot_data, messages, region):
         messageExpiry=60,
     )
     assert messages == [
-        Message(
+        MqttMessage(
             region,
             "plant/$line/1",
             b"\x00\x01binary",
             qos=1,
             user_properties=(("deviceName", "alpha"), ("deviceCnt", "45")),
+            properties=((codec.MESSAGE_EXPIRY_INTERVAL, 60), (codec.CONTENT_TYPE, "application/octet-stream"),
+                        (codec.CORRELATION_DATA, b"corr")),
         )
     ]
     with pytest.raises(ClientError) as excinfo:
         iot_data.get_retained_message(topic="plant/$line/1")
     assert error_code(excinfo) == "ResourceNotFoundException"
+
+
+def test_a_publish_without_mqtt5_headers_is_a_plain_message(iot_data, messages, region):
+    iot_data.publish(topic="a/b", payload=b"x")
+    assert messages == [Message(region, "a/b", b"x")]
+
+
+@pytest.mark.parametrize("headers, why", [
+    ({"correlationData": "not base64!"}, "base64"),
+    ({"payloadFormatIndicator": "UTF8_DATA", "payload": b"\xff\xfe"}, "UTF-8"),
+    ({"messageExpiry": -1}, "messageExpiry"),
+])
+def test_bad_mqtt5_headers_are_refused(iot_data, messages, headers, why):
+    with pytest.raises(ClientError) as excinfo:
+        iot_data.publish(**{"topic": "a/b", "payload": b"x", **headers})
+    assert error_code(excinfo) == "InvalidRequestException" and why in str(excinfo.value)
+    assert messages == []
 
 
 def test_user_properties_as_json_text(iot_data, messages):

@@ -18,7 +18,6 @@ import math
 import ssl
 import threading
 import uuid
-from dataclasses import dataclass
 
 from iot_tui.iotcore import shadow
 from iot_tui.iotcore.shadow import ShadowError
@@ -56,7 +55,7 @@ from iot_tui.local.broker.journal import Journal
 from iot_tui.local.broker.persist import SessionStore
 from iot_tui.local.broker.sessions import MAX_QUEUED, Outgoing, Session
 from iot_tui.local.broker.tls import TrustLoader, certificate_id, server_context, start_tls_compact
-from iot_tui.local.core import CoreState, Message
+from iot_tui.local.core import CoreState, Message, MqttMessage
 from iot_tui.local.shadows import SHADOW_MESSAGE_QOS, ShadowService, encode_document
 
 log = logging.getLogger("iot_tui.local.broker")
@@ -77,13 +76,6 @@ _FORWARDED = (
     codec.PAYLOAD_FORMAT_INDICATOR, codec.MESSAGE_EXPIRY_INTERVAL, codec.CONTENT_TYPE,
     codec.RESPONSE_TOPIC, codec.CORRELATION_DATA,
 )
-
-
-@dataclass(frozen=True)
-class MqttMessage(Message):
-    """A message published over MQTT 5, with the properties subscribers receive too."""
-
-    properties: tuple[tuple[int, object], ...] = ()
 
 
 class Disconnect(Exception):

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from iot_tui.local.broker import codec
 from iot_tui.local.broker.sessions import Outgoing, Session
-from iot_tui.local.core import Message
+from iot_tui.local.core import Message, MqttMessage
 from iot_tui.local.store import Store
 
 SCHEMA = """
@@ -104,8 +104,6 @@ class SessionStore:
     def load(self, now: float) -> Iterator[tuple[Session, float]]:
         """Every stored session not yet expired, with the seconds it has left, and its queued
         messages whose Message Expiry Interval has not run out."""
-        from iot_tui.local.broker.broker import MqttMessage  # (broker imports this module)
-
         self.db.execute("DELETE FROM mqtt_sessions WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
         self.db.execute("DELETE FROM mqtt_session_messages WHERE expires_at IS NOT NULL AND expires_at <= ?",
                         (now,))

@@ -7,15 +7,14 @@ core runs on the tests' FakeClock, so "time passes" is `clock.advance`, not a sl
 from __future__ import annotations
 
 from iot_tui.local.broker import codec
-from iot_tui.local.broker.broker import MqttMessage
 from iot_tui.local.broker.codec import MQTT_5, MQTT_311
 from iot_tui.local.broker.persist import SessionStore
 from iot_tui.local.broker.sessions import Outgoing
-from iot_tui.local.core import Message
+from iot_tui.local.core import Message, MqttMessage
 from iot_tui.local.store import Store
 from tests.conftest import FakeClock, start_core
 from tests.conftest import client as boto_client
-from tests.local.broker.conftest import RawClient, make_device
+from tests.local.broker.conftest import PahoClient, RawClient, make_device
 
 PERSISTENT = {codec.SESSION_EXPIRY_INTERVAL: 600}
 
@@ -249,3 +248,20 @@ def test_an_older_database_opens_and_upgrades(tmp_path):
     assert [item.message.payload for item in session.queue] == [b"old", b"new"]
     loaded = session.queue[1]
     assert loaded.message == new and loaded.expires == 1030.0
+
+
+def test_http_publish_headers_reach_an_mqtt5_subscriber(core, iot, iot_data, tmp_path, clients):
+    """The Publish API's MQTT 5 headers arrive as the properties a device would have sent."""
+    device = make_device(iot, core, tmp_path)
+    subscriber = PahoClient(core, device, "http-props", version=5).connect()
+    clients.append(subscriber)
+    subscriber.subscribe("http/props", 1)
+    iot_data.publish(topic="http/props", qos=1, payload=b'{"on": true}', contentType="application/json",
+                     responseTopic="http/reply", correlationData="cmVxLTE=", messageExpiry=120,
+                     payloadFormatIndicator="UTF8_DATA", userProperties=[{"via": "https"}])
+    got = subscriber.receive()
+    props = got.properties
+    assert got.payload == b'{"on": true}'
+    assert props.ContentType == "application/json" and props.ResponseTopic == "http/reply"
+    assert props.CorrelationData == b"req-1" and props.PayloadFormatIndicator == 1
+    assert props.MessageExpiryInterval == 120 and props.UserProperty == [("via", "https")]
