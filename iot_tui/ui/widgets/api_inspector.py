@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import queue
 from collections import OrderedDict
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group
-from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -21,6 +20,9 @@ from textual.widgets import DataTable, Label, Static
 
 from iot_tui.aws.explain import explain
 from iot_tui.aws.inspector import ApiCall, as_cli_command, as_json
+
+if TYPE_CHECKING:
+    from rich.syntax import Syntax
 
 
 class ApiInspector(Vertical):
@@ -145,4 +147,6 @@ class ApiInspector(Vertical):
 
 
 def _json(value: object) -> Syntax:
+    from rich.syntax import Syntax  # pygments: imported when the inspector first shows a call, not at start
+
     return Syntax(json.dumps(value, indent=2, default=str), "json", word_wrap=True, background_color="default")
