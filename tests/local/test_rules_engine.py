@@ -9,6 +9,7 @@ import threading
 import pytest
 from botocore.exceptions import ClientError
 
+from iot_tui.local.broker import codec
 from tests.conftest import client, error_code
 
 TRUST = json.dumps({
@@ -148,6 +149,34 @@ def test_failed_actions_trigger_the_error_action(iot, iot_data, role_arn, captur
     assert base64.b64decode(document["base64OriginalPayload"]) == b'{"id": 1}'
     assert document["failures"][0]["failedAction"] == "LambdaAction"
     assert document["clientId"] == "n/a"
+
+
+def test_republish_sends_its_mqtt5_headers(iot, iot_data, role_arn, captured):
+    payload = republish_rule("SELECT * FROM 'meters/+'", "billing/${topic(2)}", role_arn)
+    payload["actions"][0]["republish"]["headers"] = {
+        "contentType": "application/json", "responseTopic": "acks/${topic(2)}",
+        "correlationData": "cmVxLTE=", "messageExpiry": "${expiry}", "payloadFormatIndicator": "UTF8_DATA",
+        "userProperties": [{"key": "meter", "value": "${topic(2)}"}],
+    }
+    iot.create_topic_rule(ruleName="Billing", topicRulePayload=payload)
+    iot_data.publish(topic="meters/m9", payload=b'{"kwh": 3, "expiry": 90}')
+    (out,) = captured.wait_for("billing/m9")
+    assert dict(out.properties) == {
+        codec.PAYLOAD_FORMAT_INDICATOR: 1, codec.MESSAGE_EXPIRY_INTERVAL: 90, codec.CONTENT_TYPE: "application/json",
+        codec.RESPONSE_TOPIC: "acks/m9", codec.CORRELATION_DATA: b"req-1"}
+    assert out.user_properties == (("meter", "m9"),)
+
+
+def test_a_header_that_makes_no_valid_value_fails_the_action(iot, iot_data, role_arn, captured):
+    payload = republish_rule("SELECT * FROM 'meters2/+'", "billing2", role_arn)
+    payload["actions"][0]["republish"]["headers"] = {"messageExpiry": "${expiry}"}
+    payload["errorAction"] = {"republish": {"roleArn": role_arn, "topic": "errors/billing2", "qos": 0}}
+    iot.create_topic_rule(ruleName="Billing2", topicRulePayload=payload)
+    iot_data.publish(topic="meters2/m1", payload=b'{"expiry": "soon"}')
+    (error,) = captured.wait_for("errors/billing2")
+    failure = json.loads(error.payload)["failures"][0]
+    assert failure["failedAction"] == "RepublishAction" and "messageExpiry" in failure["errorMessage"]
+    assert captured.on("billing2") == []
 
 
 def test_republish_loops_stop(iot, iot_data, role_arn, captured):

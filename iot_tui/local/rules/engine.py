@@ -9,6 +9,7 @@ unreachable resource fails on AWS, which triggers the rule's error action.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import logging
 import threading
@@ -18,8 +19,9 @@ from typing import Any
 
 from iot_tui.iotcore.shadow import ShadowError
 from iot_tui.iotcore.sql import EvalContext, Incoming, Rule, SqlParseError, parse, prepare, substitute_template
-from iot_tui.iotcore.topics import TopicError, basic_ingest_rule, validate_topic_name
-from iot_tui.local.core import CoreState, Message
+from iot_tui.iotcore.topics import MAX_MESSAGE_EXPIRY, TopicError, basic_ingest_rule, validate_topic_name
+from iot_tui.local.broker import codec
+from iot_tui.local.core import CoreState, Message, MqttMessage
 from iot_tui.local.shadows import ShadowService
 from iot_tui.local.store.resources import TopicRule
 
@@ -147,12 +149,42 @@ class RulesEngine:
         try:
             topic = substitute_template(republish["topic"], message.payload, context)
             validate_topic_name(topic)
-        except (SqlParseError, TopicError, KeyError) as error:
+            properties, user_properties = self._headers(republish.get("headers") or {}, message, context)
+        except (SqlParseError, TopicError, KeyError, ValueError) as error:
             raise ActionFailed("RepublishAction", str(republish.get("topic")), str(error)) from None
-        self.core.publish(Message(
-            region=message.region, topic=topic, payload=payload, qos=int(republish.get("qos", 0)),
-            rule_hops=message.rule_hops + 1,
-        ))
+        common = {"region": message.region, "topic": topic, "payload": payload,
+                  "qos": int(republish.get("qos", 0)), "user_properties": user_properties,
+                  "rule_hops": message.rule_hops + 1}
+        self.core.publish(MqttMessage(**common, properties=properties) if properties else Message(**common))
+
+    @staticmethod
+    def _headers(headers: dict[str, Any], message: Message, context: EvalContext
+                 ) -> tuple[tuple[tuple[int, object], ...], tuple[tuple[str, str], ...]]:
+        """The republish action's MQTT 5 headers (each a substitution template), as the properties
+        subscribers receive; ValueError names a header that does not make a valid value."""
+        def text(value: str) -> str:
+            return substitute_template(value, message.payload, context)
+
+        properties: list[tuple[int, object]] = []
+        if headers.get("payloadFormatIndicator") and text(headers["payloadFormatIndicator"]) == "UTF8_DATA":
+            properties.append((codec.PAYLOAD_FORMAT_INDICATOR, 1))
+        if headers.get("messageExpiry"):
+            expiry = text(headers["messageExpiry"])
+            if not expiry.isdigit() or int(expiry) > MAX_MESSAGE_EXPIRY:
+                raise ValueError(f"messageExpiry {expiry!r} is not a number of seconds")
+            properties.append((codec.MESSAGE_EXPIRY_INTERVAL, int(expiry)))
+        if headers.get("contentType"):
+            properties.append((codec.CONTENT_TYPE, text(headers["contentType"])))
+        if headers.get("responseTopic"):
+            properties.append((codec.RESPONSE_TOPIC, text(headers["responseTopic"])))
+        if headers.get("correlationData"):
+            try:
+                properties.append((codec.CORRELATION_DATA, base64.b64decode(text(headers["correlationData"]),
+                                                                            validate=True)))
+            except binascii.Error:
+                raise ValueError("correlationData is not base64") from None
+        user = tuple((text(p["key"]), text(p["value"])) for p in headers.get("userProperties") or ())
+        return tuple(properties), user
 
     def _report(self, compiled: CompiledRule, message: Message, context: EvalContext,
                 failures: list[ActionFailed]) -> None:
