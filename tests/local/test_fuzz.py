@@ -181,3 +181,14 @@ def test_unsigned_requests_are_refused(core):
     answer = urllib3.PoolManager(retries=False).request("GET", core.http_url + "/things")
     assert answer.status == 403
     assert answer.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+
+
+def test_nested_nulls_are_absent_members(sender):
+    """Found by the fuzzer: `"actionType": null` inside authInfos reached the handler as None (a 500).
+    AWS reads a null member as absent; a required one is then reported as missing."""
+    body = json.dumps({"authInfos": [{"actionType": None, "resources": ["arn:aws:iot:us-east-1:0:topic/t"]}]})
+    assert sender.send("iot", "POST", "/test-authorization", {"Content-Type": "application/json"},
+                       body.encode()) == 400
+    body = json.dumps({"authInfos": [{"actionType": "PUBLISH", "resources": None}]})
+    assert sender.send("iot", "POST", "/test-authorization", {"Content-Type": "application/json"},
+                       body.encode()) == 400

@@ -115,7 +115,8 @@ def _coerce_text(value: str, shape: Shape, where: str) -> Any:
 
 
 def _decode_body_value(value: Any, shape: Shape) -> Any:
-    """JSON bodies carry blobs as base64; everything else is already typed."""
+    """JSON bodies carry blobs as base64; everything else is already typed. A member given as
+    null is absent, as AWS reads it (handlers then see no key, never a None)."""
     if shape.type_name == "blob" and isinstance(value, str):
         try:
             return base64.b64decode(value, validate=True)
@@ -124,7 +125,7 @@ def _decode_body_value(value: Any, shape: Shape) -> Any:
     if shape.type_name == "structure" and isinstance(value, dict):
         return {
             k: _decode_body_value(v, shape.members[k]) if k in shape.members else v
-            for k, v in value.items()
+            for k, v in value.items() if v is not None
         }
     if shape.type_name == "list" and isinstance(value, list):
         return [_decode_body_value(v, shape.member) for v in value]
