@@ -8,9 +8,13 @@ answers that: on AWS, or at an endpoint that is not one, `client_log` returns No
 
 from __future__ import annotations
 
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 
 from iot_tui.aws.core_process import get_json
 from iot_tui.aws.mqtt import MqttSettings
@@ -53,6 +57,13 @@ def principal_of(settings: MqttSettings) -> str:
     return settings.credentials.access_key_id if settings.credentials is not None else ""
 
 
+def signed_get(target: Target, url: str) -> urllib.request.Request:
+    """A GET signed with the target's credentials (SigV4, service iot), as the core asks of every caller."""
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(target.session().get_credentials(), "iot", target.region).add_auth(request)
+    return urllib.request.Request(url, headers=dict(request.headers))
+
+
 def client_log(target: Target, settings: MqttSettings, limit: int = 50, timeout: float = 2.0) -> list[CoreLogEntry] | None:
     """The core's last `limit` events for this client, oldest first; None when the target keeps no journal."""
     if target.kind == "aws" or not target.control_url:
@@ -61,7 +72,7 @@ def client_log(target: Target, settings: MqttSettings, limit: int = 50, timeout:
     principal = principal_of(settings)
     if principal:
         query["principalId"] = principal
-    answer = get_json(f"{target.control_url}{CLIENT_LOG_PATH}?{urlencode(query)}", timeout)
+    answer = get_json(signed_get(target, f"{target.control_url}{CLIENT_LOG_PATH}?{urlencode(query)}"), timeout)
     if answer is None or not isinstance(answer.get("entries"), list):
         return None
     return [CoreLogEntry.from_json(entry) for entry in answer["entries"] if isinstance(entry, dict)]

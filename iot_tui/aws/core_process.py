@@ -37,7 +37,7 @@ class CoreStartError(RuntimeError):
     """The core did not come up; the message carries the end of its log."""
 
 
-def get_json(url: str, timeout: float) -> dict | None:
+def get_json(url: str | urllib.request.Request, timeout: float) -> dict | None:
     """A JSON object from one of the core's own endpoints; None when nothing answers, or not with one."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:

@@ -24,7 +24,7 @@ log = logging.getLogger("iot_tui.local.http")
 SIGNING_NAMES = {"iot": "iot", "iotdata": "iot-data", "sts": "sts", "iam": "iam"}
 REST_SERVICES = ("iot", "iot-data")
 HEALTH_PATH = "/_iot_tui/health"
-# The broker's journal for one client: ?clientId=&principalId=&limit=
+# The broker's journal for one client: ?clientId=&principalId=&limit= (a SigV4-signed GET).
 CLIENT_LOG_PATH = "/_iot_tui/clients/log"
 
 
@@ -73,8 +73,6 @@ class HttpApi:
         raw_path = request.rel_url.raw_path
         if raw_path == HEALTH_PATH:
             return web.json_response(self.health())
-        if raw_path == CLIENT_LOG_PATH:
-            return self.client_log(request.rel_url.raw_query_string)
         request_id = str(uuid.uuid4())
         body = await request.read()
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -88,6 +86,8 @@ class HttpApi:
                     caller, request.method, str(request.url), headers, body,
                     self.core.config.access_key_id, self.core.config.secret_access_key,
                 )
+            if raw_path == CLIENT_LOG_PATH:  # like CloudWatch Logs, only for signed callers
+                return self.client_log(query_string)
             context = RequestContext(self.core, service, caller.region, caller.access_key_id, request_id)
             if service in ("sts", "iam"):
                 return _to_web(await self._query(context, query_string, body), request_id)

@@ -11,15 +11,26 @@ import urllib.request
 from urllib.parse import urlencode
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
+from iot_tui.core_defaults import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from iot_tui.local.broker import codec
 from iot_tui.local.broker.codec import MQTT_5, MQTT_311
 from iot_tui.local.broker.journal import Journal
 from tests.local.broker.conftest import RawClient, make_device
 
 
+def signed(url: str) -> urllib.request.Request:
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(Credentials(LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY), "iot", "us-east-1").add_auth(request)
+    return urllib.request.Request(url, headers=dict(request.headers))
+
+
 def journal(core, **query) -> list[dict]:
-    with urllib.request.urlopen(f"{core.http_url}/_iot_tui/clients/log?{urlencode(query)}", timeout=5) as answer:
+    url = f"{core.http_url}/_iot_tui/clients/log?{urlencode(query)}"
+    with urllib.request.urlopen(signed(url), timeout=5) as answer:
         return json.loads(answer.read())["entries"]
 
 
@@ -111,6 +122,14 @@ def test_bad_queries_answer_400_with_the_reason(core, query):
         journal(core, **query)
     assert refused.value.code == 400
     assert json.loads(refused.value.read())["message"]
+
+
+def test_the_journal_is_only_for_signed_callers(core):
+    """As CloudWatch Logs are: it names clients, certificates and addresses."""
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{core.http_url}/_iot_tui/clients/log?clientId=x", timeout=5)
+    assert refused.value.code == 403
+    assert refused.value.headers["x-amzn-ErrorType"].startswith("MissingAuthenticationTokenException")
 
 
 def test_the_journal_is_bounded_and_keeps_the_newest():
