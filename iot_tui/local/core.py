@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from iot_tui.local.ca import LocalCA
 from iot_tui.local.config import CoreConfig
@@ -34,6 +35,11 @@ class MqttMessage(Message):
     correlation data, payload format, message expiry), from MQTT 5 or the Publish API."""
 
     properties: tuple[tuple[int, object], ...] = ()
+
+
+def make_message(*args: Any, properties: tuple[tuple[int, object], ...] = (), **fields: Any) -> Message:
+    """A Message, or an MqttMessage when there are MQTT 5 properties to carry."""
+    return MqttMessage(*args, properties=properties, **fields) if properties else Message(*args, **fields)
 
 
 @dataclass

@@ -55,7 +55,7 @@ from iot_tui.local.broker.journal import Journal
 from iot_tui.local.broker.persist import SessionStore
 from iot_tui.local.broker.sessions import MAX_QUEUED, Outgoing, Session
 from iot_tui.local.broker.tls import TrustLoader, certificate_id, server_context, start_tls_compact
-from iot_tui.local.core import CoreState, Message, MqttMessage
+from iot_tui.local.core import CoreState, Message, MqttMessage, make_message
 from iot_tui.local.shadows import SHADOW_MESSAGE_QOS, ShadowService, encode_document
 
 log = logging.getLogger("iot_tui.local.broker")
@@ -708,9 +708,7 @@ class Broker:
         user = tuple(properties.get(codec.USER_PROPERTY, ()))
         forwarded = tuple((key, properties[key]) for key in _FORWARDED if key in properties)
         common = {"client_id": conn.client_id, "user_properties": user, "principal": principal.principal_id}
-        if forwarded:
-            return MqttMessage(region, topic, payload, qos, retain, properties=forwarded, **common)
-        return Message(region, topic, payload, qos, retain, **common)
+        return make_message(region, topic, payload, qos, retain, properties=forwarded, **common)
 
     def client_publish(self, conn: Connection, packet: codec.Publish) -> None:
         v5 = conn.version == MQTT_5

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from iot_tui.local.broker import codec
 from iot_tui.local.broker.sessions import Outgoing, Session
-from iot_tui.local.core import Message, MqttMessage
+from iot_tui.local.core import make_message
 from iot_tui.local.store import Store
 
 SCHEMA = """
@@ -121,9 +121,8 @@ class SessionStore:
             for m in messages:
                 user = tuple(tuple(pair) for pair in json.loads(m["user_properties"]))
                 forwarded = load_properties(m["properties"])
-                args = (session.region, m["topic"], bytes(m["payload"]), m["qos"], bool(m["retain"]))
-                message = (MqttMessage(*args, user_properties=user, properties=forwarded) if forwarded
-                           else Message(*args, user_properties=user))
+                message = make_message(session.region, m["topic"], bytes(m["payload"]), m["qos"], bool(m["retain"]),
+                                       user_properties=user, properties=forwarded)
                 session.enqueue(Outgoing(message, m["qos"], bool(m["retain"]), m["expires_at"] or 0.0))
             expires_at = row["expires_at"]
             yield session, session.expiry if expires_at is None else expires_at - now

@@ -9,7 +9,6 @@ unreachable resource fails on AWS, which triggers the rule's error action.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
 import threading
@@ -19,9 +18,9 @@ from typing import Any
 
 from iot_tui.iotcore.shadow import ShadowError
 from iot_tui.iotcore.sql import EvalContext, Incoming, Rule, SqlParseError, parse, prepare, substitute_template
-from iot_tui.iotcore.topics import MAX_MESSAGE_EXPIRY, TopicError, basic_ingest_rule, validate_topic_name
-from iot_tui.local.broker import codec
-from iot_tui.local.core import CoreState, Message, MqttMessage
+from iot_tui.iotcore.topics import TopicError, basic_ingest_rule, validate_topic_name
+from iot_tui.local.core import CoreState, Message, make_message
+from iot_tui.local.mqtt5_headers import HEADER_NAMES, header_properties
 from iot_tui.local.shadows import ShadowService
 from iot_tui.local.store.resources import TopicRule
 
@@ -152,10 +151,10 @@ class RulesEngine:
             properties, user_properties = self._headers(republish.get("headers") or {}, message, context)
         except (SqlParseError, TopicError, KeyError, ValueError) as error:
             raise ActionFailed("RepublishAction", str(republish.get("topic")), str(error)) from None
-        common = {"region": message.region, "topic": topic, "payload": payload,
-                  "qos": int(republish.get("qos", 0)), "user_properties": user_properties,
-                  "rule_hops": message.rule_hops + 1}
-        self.core.publish(MqttMessage(**common, properties=properties) if properties else Message(**common))
+        self.core.publish(make_message(
+            region=message.region, topic=topic, payload=payload, qos=int(republish.get("qos", 0)),
+            user_properties=user_properties, rule_hops=message.rule_hops + 1, properties=properties,
+        ))
 
     @staticmethod
     def _headers(headers: dict[str, Any], message: Message, context: EvalContext
@@ -165,26 +164,10 @@ class RulesEngine:
         def text(value: str) -> str:
             return substitute_template(value, message.payload, context)
 
-        properties: list[tuple[int, object]] = []
-        if headers.get("payloadFormatIndicator") and text(headers["payloadFormatIndicator"]) == "UTF8_DATA":
-            properties.append((codec.PAYLOAD_FORMAT_INDICATOR, 1))
-        if headers.get("messageExpiry"):
-            expiry = text(headers["messageExpiry"])
-            if not expiry.isdigit() or int(expiry) > MAX_MESSAGE_EXPIRY:
-                raise ValueError(f"messageExpiry {expiry!r} is not a number of seconds")
-            properties.append((codec.MESSAGE_EXPIRY_INTERVAL, int(expiry)))
-        if headers.get("contentType"):
-            properties.append((codec.CONTENT_TYPE, text(headers["contentType"])))
-        if headers.get("responseTopic"):
-            properties.append((codec.RESPONSE_TOPIC, text(headers["responseTopic"])))
-        if headers.get("correlationData"):
-            try:
-                properties.append((codec.CORRELATION_DATA, base64.b64decode(text(headers["correlationData"]),
-                                                                            validate=True)))
-            except binascii.Error:
-                raise ValueError("correlationData is not base64") from None
+        # A header whose template is empty is absent; one that substitutes to nothing is not.
+        given = {name: text(headers[name]) for name in HEADER_NAMES if headers.get(name)}
         user = tuple((text(p["key"]), text(p["value"])) for p in headers.get("userProperties") or ())
-        return tuple(properties), user
+        return header_properties(given), user
 
     def _report(self, compiled: CompiledRule, message: Message, context: EvalContext,
                 failures: list[ActionFailed]) -> None:

@@ -14,17 +14,16 @@ from typing import Any
 
 from iot_tui.iotcore.shadow import ShadowError, list_shadows_response
 from iot_tui.iotcore.topics import (
-    MAX_MESSAGE_EXPIRY,
     MAX_PAYLOAD_BYTES,
     TopicError,
     is_reserved,
     reserved_publish_allowed,
     validate_topic_name,
 )
-from iot_tui.local.broker import codec
-from iot_tui.local.core import Message, MqttMessage
+from iot_tui.local.core import make_message
 from iot_tui.local.http.errors import ApiError, invalid_request, not_found
 from iot_tui.local.http.ops import Params, RequestContext, operation
+from iot_tui.local.mqtt5_headers import HEADER_NAMES, header_properties
 from iot_tui.local.shadows import ShadowService, encode_document
 
 # AWS documents the maxima only; a caller that gives no page size gets a full page.
@@ -138,36 +137,19 @@ def publish(ctx: RequestContext, p: Params) -> None:
             413,
         )
     user_properties = _user_properties(p["userProperties"]) if "userProperties" in p else ()
-    forwarded = _mqtt5_properties(p, payload)
-    args = (ctx.region, topic, payload, p.get("qos", 0), retain)
-    ctx.core.publish(MqttMessage(*args, user_properties=user_properties, properties=forwarded) if forwarded
-                     else Message(*args, user_properties=user_properties))
-
-
-def _mqtt5_properties(p: Params, payload: bytes) -> tuple[tuple[int, object], ...]:
-    """The MQTT 5 headers of a Publish call, as the properties MQTT 5 subscribers receive."""
-    properties: list[tuple[int, object]] = []
     if p.get("payloadFormatIndicator") == "UTF8_DATA":
         try:
             payload.decode("utf-8")
         except UnicodeDecodeError:
             raise invalid_request("The payload is not UTF-8, but payloadFormatIndicator is UTF8_DATA") from None
-        properties.append((codec.PAYLOAD_FORMAT_INDICATOR, 1))
-    if "messageExpiry" in p:
-        expiry = p["messageExpiry"]
-        if not 0 <= expiry <= MAX_MESSAGE_EXPIRY:
-            raise invalid_request(f"messageExpiry must be 0..{MAX_MESSAGE_EXPIRY} seconds, not {expiry}")
-        properties.append((codec.MESSAGE_EXPIRY_INTERVAL, expiry))
-    if p.get("contentType"):
-        properties.append((codec.CONTENT_TYPE, p["contentType"]))
-    if p.get("responseTopic"):
-        properties.append((codec.RESPONSE_TOPIC, p["responseTopic"]))
-    if p.get("correlationData"):
-        try:
-            properties.append((codec.CORRELATION_DATA, base64.b64decode(p["correlationData"], validate=True)))
-        except ValueError:
-            raise invalid_request("correlationData must be base64-encoded") from None
-    return tuple(properties)
+    # Empty headers are absent; an expiry of 0 is a value.
+    headers = {name: p[name] for name in HEADER_NAMES if p.get(name) or (name == "messageExpiry" and name in p)}
+    try:
+        forwarded = header_properties(headers)
+    except ValueError as error:
+        raise invalid_request(str(error)) from None
+    ctx.core.publish(make_message(ctx.region, topic, payload, p.get("qos", 0), retain,
+                                  user_properties=user_properties, properties=forwarded))
 
 
 @operation("iot-data", "GetRetainedMessage")
