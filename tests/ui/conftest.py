@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,14 @@ def build_app(core: LocalServer, region: str, cert_root: Path | None = None, **o
     target = overrides.pop("target", None) or ui_target(core, region)
     return make_app(target, clock=lambda: NOW, seed=SEED, inspector=Inspector(timer=lambda: 0.0, clock=lambda: NOW),
                     cert_root=cert_root or Path("/nonexistent/iot-tui-test-certs"), **overrides)
+
+
+async def wait_until(pilot: Pilot, condition: Callable[[], bool], limit: float = 10.0) -> None:
+    """Poll a condition while the app runs: results arrive from worker and awscrt threads, not on a schedule."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await pilot.pause(0.05)
 
 
 async def settle(pilot: Pilot, rounds: int = 4) -> None:

@@ -13,10 +13,9 @@ from textual.widgets import DataTable, Input, Select, Static, TextArea
 
 from iot_tui.aws import certs, fleet, policies
 from iot_tui.local.server import LocalServer
-from iot_tui.ui.screens.certificates import CertificatesView
 from tests.conftest import FakeClock, start_core
-from tests.ui.conftest import NOW, SEED, SIZE, build_app, settle
-from tests.ui.test_certificates_view import FIXTURES
+from tests.ui.conftest import NOW, SEED, SIZE, build_app, settle, wait_until
+from tests.ui.test_certificates_view import FIXTURES, open_tab
 
 FILES = Path("/tmp/iot-tui-snapshots/certificates")
 PEMS = Path("/tmp/iot-tui-snapshots/pem")  # the paths typed show on screen: the same wherever the repo is
@@ -56,24 +55,6 @@ async def steady(pilot) -> None:
         for widget in screen.query("Input, TextArea"):
             widget.cursor_blink = False
     await settle(pilot)
-
-
-async def wait_for(pilot, condition) -> None:
-    """Poll a condition while the app runs: results arrive from worker threads, not on a schedule."""
-    for _ in range(100):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("the screen never reached the expected state")
-
-
-async def open_tab(pilot, key: str):
-    await pilot.press("3")
-    await settle(pilot)
-    view = pilot.app.query_one(CertificatesView)
-    view.action_show_tab(f"certificates-{key}")
-    await settle(pilot)
-    return view.current_pane()
 
 
 def test_certificates_list(snap_compare, snap_core, files_root):
@@ -156,7 +137,8 @@ def test_policy_versions_diff(snap_compare, snap_core, files_root):
     async def run_before(pilot):
         pane = await open_tab(pilot, "policies")
         pane.query_one("#policies-table", DataTable).focus()
-        await wait_for(pilot, lambda: "+++ SdkSamples v2" in str(pane.query_one("#policy-diff", Static).render()))
+        await wait_until(pilot, lambda: "+++ SdkSamples v2" in str(pane.query_one("#policy-diff", Static).render()),
+                         limit=5.0)
         await steady(pilot)
 
     app = fleet_app(snap_core, "us-snap-policy-diff", files_root, device=True)

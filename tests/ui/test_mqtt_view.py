@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
@@ -19,7 +17,7 @@ from iot_tui.ui.screens.mqtt import MqttView
 from iot_tui.ui.widgets.mqtt_forms import ExportScreen, PublishForm
 from tests.aws.mqtt_support import require_listener
 from tests.conftest import client, start_core
-from tests.ui.conftest import SIZE, build_app, settle
+from tests.ui.conftest import SIZE, build_app, settle, wait_until
 
 DENY_FORBIDDEN = {
     "Version": "2012-10-17",
@@ -49,14 +47,6 @@ def make_device(core, region: str, target: Target, root: Path, thing: str, docum
     else:
         policies.create_policy(iot, policy, json.dumps(document))
     return certs.create_and_attach(iot, thing, target, root, policy).certificate_id
-
-
-async def wait_until(pilot: Pilot, condition: Callable[[], bool], limit: float = 10.0) -> None:
-    """Poll a condition while the app runs (messages arrive on awscrt threads, not on a schedule)."""
-    deadline = time.monotonic() + limit
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.05)
 
 
 async def connected_view(pilot: Pilot) -> MqttView:
